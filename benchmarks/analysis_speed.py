@@ -1,0 +1,82 @@
+"""Benchmark: batched face scoring against the per-image loop that tutorials use.
+
+The baseline scores one image at a time with autograd on (no torch.no_grad),
+the way the analysis is often written in tutorials; score_faces batches the
+images, loads them in worker processes and runs under torch.no_grad.
+
+    python -m benchmarks.analysis_speed --data ../shared/data/ssvae-sample/test
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import torch
+
+from ssvae.analysis import score_faces
+from ssvae.checkpoint import load_checkpoint
+from ssvae.data import FlatImageDataset, load_image
+from ssvae.device import pick_device
+from ssvae.inference import preprocess_for
+from ssvae.losses import per_image_losses
+from ssvae.sources import BUNDLED_MODEL_DIR
+
+
+def per_image_loop(
+    model, dataset: FlatImageDataset, device: torch.device
+) -> list[float]:
+    preprocess = preprocess_for(model)
+    losses = []
+    for path in dataset.files:
+        image = preprocess(load_image(path)).unsqueeze(0).to(device)
+        output = model(image, sample=False)  # autograd records the graph
+        terms = per_image_losses(output, image, torch.ones(1, device=device))
+        losses.append(terms["total"].item())
+    return losses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--data", type=Path, required=True, help="face folder")
+    parser.add_argument("--checkpoint", type=Path, default=BUNDLED_MODEL_DIR)
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--workers", type=int, default=2, help="default: %(default)s")
+    args = parser.parse_args()
+
+    device = pick_device(args.device)
+    model, _ = load_checkpoint(args.checkpoint, device)
+    dataset = FlatImageDataset(args.data, preprocess_for(model), faces_only=True)
+
+    started = time.perf_counter()
+    loop_losses = per_image_loop(model, dataset, device)
+    loop_seconds = time.perf_counter() - started
+
+    started = time.perf_counter()
+    scores = score_faces(model, dataset, num_workers=args.workers, progress=False)
+    batched_seconds = time.perf_counter() - started
+
+    largest_gap = max(
+        abs(a - b) for a, b in zip(loop_losses, scores.table["total_loss"], strict=True)
+    )
+    print(
+        f"faces: {len(dataset)}, device: {device}, "
+        f"torch threads: {torch.get_num_threads()}"
+    )
+    print(
+        f"per-image loop with autograd: {loop_seconds:.1f} s "
+        f"({len(dataset) / loop_seconds:.0f} faces/s)"
+    )
+    print(
+        f"batched, no_grad, {args.workers} workers: {batched_seconds:.1f} s "
+        f"({len(dataset) / batched_seconds:.0f} faces/s)"
+    )
+    print(
+        f"speed-up: {loop_seconds / batched_seconds:.1f}x, "
+        f"largest loss difference {largest_gap:.2e}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,156 @@
+"""Matplotlib figures. Each function returns a Figure; callers save or log it."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers and in CI
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+PRIOR_LABEL = "N(0, 1) prior"
+
+
+def _standard_normal_pdf(x: np.ndarray) -> np.ndarray:
+    return np.exp(-0.5 * x**2) / math.sqrt(2 * math.pi)
+
+
+def latent_histograms(
+    z_means: np.ndarray,
+    title: str = "Latent means of the faces",
+    dims: list[int] | None = None,
+    labels: dict[int, str] | None = None,
+    bins: int = 30,
+) -> Figure:
+    """Histogram of each latent dim's mean over a face set, with the prior overlaid.
+
+    z_means has shape (faces, latent_dim); densities are normalised so the
+    N(0, 1) curve is on the same scale.
+    """
+    dims = list(range(z_means.shape[1])) if dims is None else dims
+    columns = min(8, len(dims))
+    rows = math.ceil(len(dims) / columns)
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(2.2 * columns, 1.9 * rows), squeeze=False
+    )
+    grid = np.linspace(-4, 4, 200)
+    for axis, dim in zip(axes.flat, dims, strict=False):  # spare axes stay empty
+        values = z_means[:, dim]
+        axis.hist(values, bins=bins, density=True, color="tab:blue", alpha=0.7)
+        axis.plot(grid, _standard_normal_pdf(grid), color="tab:orange", lw=1)
+        name = f"dim {dim}"
+        if labels and dim in labels:
+            name += f"\n{labels[dim]}"
+        axis.set_title(name, fontsize=8)
+        axis.tick_params(labelsize=6)
+    for axis in list(axes.flat)[len(dims) :]:
+        axis.axis("off")
+    figure.suptitle(f"{title} (orange: {PRIOR_LABEL})", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def image_grid(
+    images: np.ndarray,
+    titles: list[str],
+    title: str,
+    caption: str | None = None,
+    columns: int = 10,
+) -> Figure:
+    """Grid of (N, H, W, 3) uint8 images, each with a small title."""
+    rows = max(1, math.ceil(len(images) / columns))
+    figure, axes = plt.subplots(
+        rows, columns, figsize=(1.3 * columns, 1.45 * rows + 0.6), squeeze=False
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    for axis, image, name in zip(axes.flat, images, titles, strict=False):
+        axis.imshow(image)
+        axis.set_title(name, fontsize=6)
+    figure.suptitle(title, fontsize=10)
+    if caption:
+        figure.text(
+            0.5, 0.005, caption, ha="center", va="bottom", fontsize=8, wrap=True
+        )
+    figure.tight_layout(rect=(0, 0.03 if caption else 0, 1, 1))
+    return figure
+
+
+def walk_sheet(
+    rows: list[np.ndarray], row_labels: list[str], values: list[np.ndarray]
+) -> Figure:
+    """Draw one row per latent dim with the decoded images of its walk."""
+    steps = max(len(row) for row in rows)
+    figure, axes = plt.subplots(
+        len(rows), steps, figsize=(0.9 * steps, 1.0 * len(rows) + 0.4), squeeze=False
+    )
+    for axis in axes.flat:
+        axis.axis("off")
+    for row_axes, images, label, row_values in zip(
+        axes, rows, row_labels, values, strict=True
+    ):
+        for axis, image, value in zip(row_axes, images, row_values, strict=False):
+            axis.imshow(image)
+            axis.set_title(f"{value:+.1f}", fontsize=5)
+        row_axes[0].text(
+            -0.1,
+            0.5,
+            label,
+            transform=row_axes[0].transAxes,
+            ha="right",
+            va="center",
+            fontsize=7,
+        )
+    figure.suptitle(
+        "Latent walk: one dim varied per row (value above each image)", fontsize=9
+    )
+    figure.tight_layout()
+    return figure
+
+
+def accuracy_curve_plot(
+    x: np.ndarray, relative_accuracy: np.ndarray, counts: np.ndarray
+) -> Figure:
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    axis.plot(x, relative_accuracy, marker="o", ms=3)
+    axis.set_xlabel("latent value (standard deviations of the N(0, 1) prior)")
+    axis.set_ylabel("relative accuracy\n(mean face logit, min-max scaled)", fontsize=8)
+    axis.set_ylim(-0.05, 1.05)
+    axis.set_title(
+        "Detection vs latent position, averaged over dims "
+        f"({int(counts.sum())} face-dims)",
+        fontsize=9,
+    )
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
+def attribute_auroc_plot(table) -> Figure:
+    """Horizontal bars: AUROC of low density and of high loss for each attribute."""
+    ordered = table.sort_values("auroc_low_density")
+    positions = np.arange(len(ordered))
+    figure, axis = plt.subplots(figsize=(7, 0.22 * len(ordered) + 1.2))
+    axis.barh(
+        positions - 0.2,
+        ordered["auroc_low_density"],
+        height=0.4,
+        label="low latent density",
+    )
+    axis.barh(
+        positions + 0.2, ordered["auroc_high_loss"], height=0.4, label="high loss"
+    )
+    axis.axvline(0.5, color="grey", lw=1, ls="--")
+    axis.set_yticks(positions, ordered["attribute"], fontsize=7)
+    axis.set_xlabel("AUROC of retrieving the attribute (0.5 = chance)")
+    axis.set_xlim(0, 1)
+    axis.legend(fontsize=7, loc="lower right")
+    axis.set_title(
+        "Which attributes do rare latents and high losses pick out?", fontsize=9
+    )
+    figure.tight_layout()
+    return figure

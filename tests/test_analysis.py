@@ -1,0 +1,206 @@
+import numpy as np
+import pytest
+import torch
+
+from ssvae.analysis import (
+    LatentDensity,
+    accuracy_curve,
+    dim_bins,
+    latent_walk,
+    loss_ranking,
+    percentile_of,
+    score_faces,
+    walk_images,
+    walk_values,
+)
+from ssvae.attributes import (
+    attribute_report,
+    auroc,
+    correlations,
+    dim_labels,
+    precision_at_k,
+)
+from ssvae.checkpoint import load_checkpoint
+from ssvae.data import FlatImageDataset, load_attributes
+from ssvae.reference import Reference, build_reference
+from ssvae.sources import BUNDLED_MODEL_DIR
+
+
+@pytest.fixture(scope="module")
+def model():
+    loaded, _ = load_checkpoint(BUNDLED_MODEL_DIR)
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def scores(model, sample_root):
+    dataset = FlatImageDataset(sample_root / "test", faces_only=True).subset(120)
+    return score_faces(model, dataset, batch_size=64, progress=False)
+
+
+def test_score_faces_table(scores):
+    table = scores.table
+    assert len(table) == 120
+    assert scores.z_means.shape == (120, 32)
+    assert not table.isna().any().any()
+    assert table["file"].str.match(r"^\d").all()
+    assert (table["face_probability"] > 0.5).mean() > 0.95
+
+
+def test_total_loss_adds_up(scores):
+    table = scores.table
+    classification = np.log1p(np.exp(-table["face_logit"]))
+    expected = classification + table["reconstruction_loss"] + 0.0005 * table["kl"]
+    assert np.allclose(table["total_loss"], expected, atol=1e-4)
+
+
+def test_loss_ranking_orders_both_ends(scores):
+    lowest, highest = loss_ranking(scores.table, count=10)
+    assert len(lowest) == 10
+    assert lowest["total_loss"].is_monotonic_increasing
+    assert highest["total_loss"].is_monotonic_decreasing
+    assert lowest["total_loss"].max() <= highest["total_loss"].min()
+
+
+def test_walk_of_30_steps_gives_30_distinct_images(model, scores):
+    baseline = torch.tensor(scores.z_means.mean(axis=0))
+    before = baseline.clone()
+    values = walk_values(scores.z_means, dim=0, steps=30)
+    images = walk_images(model, baseline, 0, values)
+    assert images.shape == (30, 128, 128, 3)
+    assert images.dtype == np.uint8
+    assert len({image.tobytes() for image in images}) == 30
+    assert torch.equal(baseline, before)
+
+
+def test_walk_changes_only_the_chosen_dim(model, scores):
+    baseline = scores.z_means.mean(axis=0)
+    values = np.array([-1.0, 1.0])
+    decoded = latent_walk(model, baseline, 3, values)
+    direct = model.decode(
+        torch.tensor(np.stack([baseline, baseline]), dtype=torch.float32).index_put_(
+            (torch.arange(2), torch.tensor([3, 3])), torch.tensor([-1.0, 1.0])
+        )
+    )
+    assert torch.allclose(decoded, direct.detach(), atol=1e-5)
+
+
+def test_walk_values_span_percentiles():
+    z = np.arange(101, dtype=float).reshape(-1, 1)
+    values = walk_values(z, 0, (5, 95), 10)
+    assert values[0] == 5.0
+    assert values[-1] == 95.0
+    assert len(values) == 10
+
+
+def test_constant_dim_gives_single_bin():
+    index, centres, means, counts = dim_bins(np.full(50, 0.7), np.linspace(0, 1, 50))
+    assert len(index) == 1
+    assert counts.tolist() == [50]
+    assert not np.isnan(means).any()
+    assert centres[0] == pytest.approx(0.7)
+
+
+def test_accuracy_curve_skips_empty_bins_and_normalises():
+    rng = np.random.default_rng(0)
+    z = np.concatenate([rng.normal(size=(200, 2)), np.full((200, 1), 3.0)], axis=1)
+    logits = z[:, 0] * 2.0  # higher latent value, higher logit
+    curve = accuracy_curve(z, logits)
+    assert not np.isnan(curve.relative_accuracy).any()
+    assert curve.relative_accuracy.min() == 0.0
+    assert curve.relative_accuracy.max() == 1.0
+    assert (curve.counts > 0).all()
+    assert len(curve.x) == len(curve.relative_accuracy)
+
+
+def test_accuracy_curve_of_all_constant_dims_is_one_point():
+    curve = accuracy_curve(np.zeros((10, 3)), np.ones(10))
+    assert curve.relative_accuracy.tolist() == [1.0]
+
+
+def test_rare_latent_has_lower_density():
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(2000, 4))
+    density = LatentDensity.fit(z)
+    typical, rare = density.log_density(np.array([[0.0] * 4, [3.5] * 4]))
+    assert rare < typical
+    assert np.isfinite(density.log_density(np.array([[50.0] * 4]))).all()
+
+
+def test_percentile_of():
+    assert percentile_of(5, np.arange(10)) == 60.0
+
+
+def test_auroc_of_perfect_score_is_one():
+    labels = np.array([0, 0, 1, 1])
+    assert auroc(labels, np.array([0.1, 0.2, 0.8, 0.9])) == 1.0
+    assert auroc(labels, np.array([0.9, 0.8, 0.2, 0.1])) == 0.0
+
+
+def test_auroc_of_single_class_is_nan():
+    assert np.isnan(auroc(np.ones(4), np.arange(4)))
+
+
+def test_precision_at_k():
+    labels = np.array([1, 0, 1, 0, 0])
+    assert precision_at_k(labels, np.array([5, 4, 3, 2, 1]), 2) == 0.5
+    assert precision_at_k(labels, np.array([5, 1, 4, 2, 3]), 2) == 1.0
+
+
+def test_correlations_match_numpy():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(100, 3))
+    attributes = (z[:, :1] + rng.normal(size=(100, 1)) > 0).astype(float)
+    r = correlations(z, attributes)
+    assert r.shape == (1, 3)
+    assert r[0, 0] == pytest.approx(np.corrcoef(attributes[:, 0], z[:, 0])[0, 1])
+
+
+def test_constant_attribute_correlates_zero():
+    r = correlations(np.random.default_rng(0).normal(size=(10, 2)), np.ones((10, 1)))
+    assert r.tolist() == [[0.0, 0.0]]
+
+
+def test_dim_labels_need_meaningful_correlation():
+    r = np.array([[0.5, 0.1], [-0.2, -0.05]])
+    assert dim_labels(r, ["Smiling", "Male"]) == {0: "Smiling, r = 0.50"}
+
+
+def test_attribute_report_on_real_faces(scores, sample_root):
+    attributes = load_attributes(sample_root / "celeba_attributes.csv")
+    table, r = attribute_report(scores, attributes, k=20)
+    assert len(table) == 40
+    assert r.shape == (40, 32)
+    assert table["auroc_low_density"].between(0, 1).all()
+    assert table["auroc_high_loss"].between(0, 1).all()
+    male = table.set_index("attribute").loc["Male"]
+    expected = attributes.loc[scores.table["file"], "Male"].mean()
+    assert male["prevalence"] == pytest.approx(expected)
+
+
+def test_reference_round_trip(scores, sample_root, tmp_path):
+    attributes = load_attributes(sample_root / "celeba_attributes.csv")
+    table, r = attribute_report(scores, attributes)
+    reference = build_reference(
+        scores, sample_root / "test", table, r, gallery_size=5, description="test"
+    )
+    reference.save(tmp_path)
+    loaded = Reference.load(tmp_path)
+    assert np.array_equal(loaded.scores.z_means, scores.z_means.astype(np.float32))
+    assert loaded.scores.table["file"].tolist() == scores.table["file"].tolist()
+    assert loaded.attribute_table["attribute"].tolist() == table["attribute"].tolist()
+    indices, thumbnails = loaded.galleries["highest_loss"]
+    assert thumbnails.shape == (5, 48, 48, 3)
+    assert indices[0] == scores.table["total_loss"].argmax()
+    assert loaded.description == "test"
+
+
+def test_reference_locate_percentiles(scores, sample_root):
+    reference = build_reference(scores, sample_root / "test", gallery_size=1)
+    table = scores.table
+    hardest = table["reconstruction_loss"].idxmax()
+    place = reference.locate(
+        float(table["reconstruction_loss"][hardest]), scores.z_means[hardest]
+    )
+    assert place["reconstruction_loss_percentile"] == 100.0
+    assert place["log_density"] == pytest.approx(table["log_density"][hardest])

@@ -1,0 +1,176 @@
+"""Bias analysis of a trained SS-VAE over a folder of faces, logged to MLflow.
+
+Examples:
+    python -m training.analyze --run-id RUN_ID --data DATA/test \\
+        --attributes ../shared/data/ssvae-sample/celeba_attributes.csv
+    python -m training.analyze --checkpoint models/ssvae-default --data FACE_DIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from ssvae.card import write_card
+from ssvae.checkpoint import CARD_FILE, CheckpointError, load_checkpoint
+from ssvae.device import pick_device
+from ssvae.reference import REFERENCE_FILE
+from ssvae.report import analyze_faces
+from ssvae.sources import MLFLOW_MODEL_PATH, download_mlflow_model
+from ssvae.tracking import configure_mlflow, ensure_experiment
+
+logger = logging.getLogger("training.analyze")
+ANALYSIS_ARTIFACT_PATH = "analysis"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--run-id",
+        help="MLflow run whose 'model' artifact to analyse; results are logged to it",
+    )
+    source.add_argument(
+        "--checkpoint", type=Path, help="model folder; results go to a new MLflow run"
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="flat image folder; only faces (names starting with a digit) are used",
+    )
+    parser.add_argument(
+        "--attributes",
+        type=Path,
+        default=None,
+        help="attribute table (CSV with image_id, or CelebA list_attr_celeba.txt)",
+    )
+    parser.add_argument(
+        "--limit", type=int, default=None, help="analyse at most this many faces"
+    )
+    parser.add_argument(
+        "--batch-size", type=int, default=128, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="data loader workers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda or auto (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--experiment",
+        default="ssvae-bias",
+        help="MLflow experiment for --checkpoint runs (default: %(default)s)",
+    )
+    return parser.parse_args(argv)
+
+
+def log_analysis(mlflow, folder: Path, model_folder: Path, output) -> None:
+    """Log the analysis files, reference file and card to the active MLflow run."""
+    mlflow.log_artifacts(str(folder), artifact_path=ANALYSIS_ARTIFACT_PATH)
+    for name in (REFERENCE_FILE, CARD_FILE):
+        mlflow.log_artifact(str(model_folder / name), artifact_path=MLFLOW_MODEL_PATH)
+    table = output.reference.scores.table
+    mlflow.log_metrics({
+        "analysis_faces": len(table),
+        "analysis_mean_total_loss": float(table["total_loss"].mean()),
+        "analysis_detection_rate": float((table["face_probability"] > 0.5).mean()),
+    })  # fmt: skip
+
+
+def analyze_into(
+    mlflow,
+    model,
+    model_folder: Path,
+    data: Path,
+    attributes: Path | None = None,
+    batch_size: int = 128,
+    workers: int = 2,
+    limit: int | None = None,
+) -> None:
+    """Analyse, save the reference into model_folder, log all to the active run."""
+    with tempfile.TemporaryDirectory(prefix="ssvae-analysis-") as folder:
+        output = analyze_faces(
+            model,
+            data,
+            folder,
+            attributes,
+            batch_size=batch_size,
+            num_workers=workers,
+            limit=limit,
+        )
+        output.reference.save(model_folder)
+        write_card(model_folder)
+        log_analysis(mlflow, Path(folder), model_folder, output)
+
+
+def run(args: argparse.Namespace) -> str:
+    device = pick_device(args.device)
+    mlflow = configure_mlflow()
+    if args.run_id:
+        model_folder = download_mlflow_model(args.run_id)
+        model, _ = load_checkpoint(model_folder, device)
+        with mlflow.start_run(run_id=args.run_id) as active:
+            analyze_into(
+                mlflow,
+                model,
+                model_folder,
+                args.data,
+                args.attributes,
+                args.batch_size,
+                args.workers,
+                args.limit,
+            )
+            return active.info.run_id
+    model, training = load_checkpoint(args.checkpoint, device)
+    experiment_id = ensure_experiment(mlflow, args.experiment)
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=f"analysis {args.checkpoint.name}"
+    ) as active:
+        mlflow.set_tags({
+            "analysis_of_checkpoint": str(args.checkpoint.resolve()),
+            "source_run_id": training.get("run_id", ""),
+        })  # fmt: skip
+        mlflow.log_params(
+            {
+                "data": str(args.data),
+                "attributes": str(args.attributes),
+                "limit": args.limit,
+            }
+        )
+        analyze_into(
+            mlflow,
+            model,
+            args.checkpoint,
+            args.data,
+            args.attributes,
+            args.batch_size,
+            args.workers,
+            args.limit,
+        )
+        mlflow.log_artifacts(str(args.checkpoint), artifact_path=MLFLOW_MODEL_PATH)
+        return active.info.run_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    args = parse_args(argv)
+    try:
+        run_id = run(args)
+    except (FileNotFoundError, ValueError, CheckpointError) as error:
+        sys.exit(f"error: {error}")
+    print(f"MLflow run id: {run_id}")
+
+
+if __name__ == "__main__":
+    main()

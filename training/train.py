@@ -1,0 +1,375 @@
+"""Train the baseline CNN or the SS-VAE on a face / not-face dataset, tracked in MLflow.
+
+Example:
+    python -m training.train --model ssvae --data ../shared/data/ssvae-sample --epochs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from ssvae.card import write_card
+from ssvae.checkpoint import save_checkpoint
+from ssvae.config import ModelConfig, TrainConfig
+from ssvae.data import (
+    FlatImageDataset,
+    Preprocess,
+    collate_skipping_invalid,
+    split_folder,
+)
+from ssvae.device import pick_device
+from ssvae.engine import EpochResult, evaluate, train_epoch
+from ssvae.hub import HubError, parse_repo
+from ssvae.models import build_model
+from ssvae.plots import latent_histograms
+from ssvae.sources import MLFLOW_MODEL_PATH
+from ssvae.tracking import configure_mlflow, ensure_experiment
+from training.analyze import analyze_into
+from training.push import push
+
+logger = logging.getLogger("training.train")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--model",
+        choices=["cnn", "ssvae"],
+        default="ssvae",
+        help="model kind (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--data",
+        required=True,
+        type=Path,
+        help="dataset root holding train/ and test/ flat image folders",
+    )
+    parser.add_argument("--epochs", type=int, default=1, help="default: %(default)s")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=128,
+        help="images per batch (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="Adam learning rate (default: 1e-3 for cnn, 6e-4 for ssvae)",
+    )
+    parser.add_argument(
+        "--latent-dim", type=int, default=32, help="size of z (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=int,
+        default=128,
+        help="input side in pixels; other sizes need matching "
+        "decoder layers (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--kl-weight",
+        type=float,
+        default=0.0005,
+        help="weight of the KL term in the VAE loss (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--lr-schedule",
+        choices=["constant", "cosine"],
+        default="constant",
+        help="constant learning rate, or cosine decay to 0 over all "
+        "steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--hflip",
+        action="store_true",
+        help="randomly flip training images horizontally",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="data loader worker processes (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="cpu, cuda, cuda:N or auto = CUDA when available (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--limit",
+        type=int,
+        default=None,
+        help="use at most this many training images, class ratio kept (quick runs)",
+    )
+    parser.add_argument(
+        "--val-limit",
+        type=int,
+        default=None,
+        help="use at most this many validation images from test/",
+    )
+    parser.add_argument(
+        "--log-every",
+        type=int,
+        default=10,
+        help="log step metrics every N optimiser steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--no-analysis",
+        action="store_true",
+        help="skip the bias analysis of the validation faces after training",
+    )
+    parser.add_argument(
+        "--attributes",
+        type=Path,
+        default=None,
+        help="attribute table of the validation faces for the analysis "
+        "(CSV with image_id, or CelebA list_attr_celeba.txt)",
+    )
+    parser.add_argument(
+        "--push-to-hub",
+        metavar="OWNER/NAME",
+        default=None,
+        help="after training, publish the model to this Hub repo "
+        "(token from HF_TOKEN or `hf auth login`)",
+    )
+    parser.add_argument(
+        "--experiment",
+        default="ssvae-bias",
+        help="MLflow experiment (default: %(default)s)",
+    )
+    parser.add_argument("--run-name", default=None, help="MLflow run name")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="model folder to write (default: checkpoints/<run id>)",
+    )
+    return parser.parse_args(argv)
+
+
+def make_loader(
+    dataset, config: TrainConfig, shuffle: bool, device: torch.device
+) -> DataLoader:
+    generator = torch.Generator().manual_seed(config.seed)
+    return DataLoader(
+        dataset,
+        batch_size=config.batch_size,
+        shuffle=shuffle,
+        generator=generator,
+        num_workers=config.num_workers,
+        collate_fn=collate_skipping_invalid,
+        pin_memory=device.type == "cuda",
+        persistent_workers=config.num_workers > 0,
+    )
+
+
+def build_datasets(args: argparse.Namespace, preprocess: Preprocess):
+    train_folder = split_folder(args.data, "train")
+    val_folder = split_folder(args.data, "test")
+    train = FlatImageDataset(train_folder, preprocess, hflip=args.hflip)
+    train = train.subset(args.limit, seed=args.seed)
+    train.require_both_classes()
+    val = FlatImageDataset(val_folder, preprocess).subset(
+        args.val_limit, seed=args.seed
+    )
+    return train, val
+
+
+def log_epoch(
+    mlflow, epoch: int, train: EpochResult, val: EpochResult, seconds: float
+) -> None:
+    metrics = {**train.metrics("epoch_train"), **val.metrics("val")}
+    metrics["train_images_per_second"] = train.images / seconds
+    mlflow.log_metrics(metrics, step=epoch)
+    if val.z_means is not None and len(val.z_means):
+        figure = latent_histograms(
+            val.z_means, title=f"Latent means of the validation faces, epoch {epoch}"
+        )
+        mlflow.log_figure(figure, f"latent_histograms/epoch_{epoch:03d}.png")
+        import matplotlib.pyplot as plt
+
+        plt.close(figure)
+
+
+def run(args: argparse.Namespace) -> str:
+    """Train, log to MLflow and write the model folder; return the MLflow run id."""
+    device = pick_device(args.device)
+    if args.push_to_hub:
+        parse_repo(args.push_to_hub)  # fail on a malformed repo id before training
+    model_config = ModelConfig(
+        kind=args.model, latent_dim=args.latent_dim, image_size=args.image_size
+    )
+    train_config = TrainConfig(
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        kl_weight=args.kl_weight,
+        seed=args.seed,
+        num_workers=args.workers,
+        log_every=args.log_every,
+        hflip=args.hflip,
+        lr_schedule=args.lr_schedule,
+    )
+    preprocess = Preprocess(
+        model_config.image_size, model_config.mean, model_config.std
+    )
+    train_set, val_set = build_datasets(args, preprocess)
+
+    torch.manual_seed(train_config.seed)
+    model = build_model(model_config).to(device)
+    learning_rate = train_config.resolved_learning_rate(model_config.kind)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    train_loader = make_loader(train_set, train_config, shuffle=True, device=device)
+    scheduler = None
+    if train_config.lr_schedule == "cosine":
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=train_config.epochs * len(train_loader)
+        )
+    val_loader = make_loader(val_set, train_config, shuffle=False, device=device)
+
+    mlflow = configure_mlflow()
+    experiment_id = ensure_experiment(mlflow, args.experiment)
+    command = "python -m training.train " + shlex.join(
+        sys.argv[1:] if args.argv is None else args.argv
+    )
+    with mlflow.start_run(
+        experiment_id=experiment_id, run_name=args.run_name
+    ) as active:
+        run_id = active.info.run_id
+        output = args.output or Path("checkpoints") / run_id
+        params = {
+            "model": model_config.kind,
+            "data": str(args.data),
+            "epochs": train_config.epochs,
+            "batch_size": train_config.batch_size,
+            "learning_rate": learning_rate,
+            "latent_dim": model_config.latent_dim,
+            "image_size": model_config.image_size,
+            "kl_weight": train_config.kl_weight,
+            "hflip": train_config.hflip,
+            "lr_schedule": train_config.lr_schedule,
+            "seed": train_config.seed,
+            "workers": train_config.num_workers,
+            "device": str(device),
+            "limit": args.limit,
+            "val_limit": args.val_limit,
+            "train_images": len(train_set),
+            "train_faces": train_set.num_faces,
+            "train_non_faces": len(train_set) - train_set.num_faces,
+            "val_images": len(val_set),
+            "val_faces": val_set.num_faces,
+            "val_non_faces": len(val_set) - val_set.num_faces,
+            "parameters": sum(p.numel() for p in model.parameters()),
+        }
+        mlflow.log_params(params)
+        mlflow.set_tag("command", command)
+
+        def log_step(step: int, losses: dict[str, float]) -> None:
+            if step % train_config.log_every == 0:
+                mlflow.log_metrics(
+                    {
+                        "train_loss": losses["total"],
+                        "train_classification_loss": losses["classification"],
+                        "train_vae_loss": losses["vae"],
+                    },
+                    step=step,
+                )
+
+        step = 0
+        for epoch in range(1, train_config.epochs + 1):
+            started = time.perf_counter()
+            train_result = train_epoch(
+                model,
+                train_loader,
+                optimizer,
+                device,
+                train_config.kl_weight,
+                scheduler=scheduler,
+                on_step=log_step,
+                first_step=step,
+                description=f"epoch {epoch}/{train_config.epochs}",
+            )
+            seconds = time.perf_counter() - started
+            step += -(-len(train_set) // train_config.batch_size)
+            val_result = evaluate(model, val_loader, device, train_config.kl_weight)
+            log_epoch(mlflow, epoch, train_result, val_result, seconds)
+            logger.info(
+                "epoch %d: train loss %.4f acc %.4f | val loss %.4f acc %.4f"
+                " | %.0f images/s",
+                epoch,
+                train_result.loss,
+                train_result.accuracy,
+                val_result.loss,
+                val_result.accuracy,
+                train_result.images / seconds,
+            )
+            metrics = {
+                "val_accuracy": val_result.accuracy,
+                "val_loss": val_result.loss,
+                "train_accuracy": train_result.accuracy,
+            }
+            data = {
+                "dataset": str(args.data),
+                "train images": len(train_set),
+                "train faces": train_set.num_faces,
+                "validation images (test/)": len(val_set),
+                "validation faces": val_set.num_faces,
+                "epochs": epoch,
+            }
+            save_checkpoint(
+                model,
+                output,
+                extra_config={
+                    "metrics": metrics,
+                    "data": data,
+                    "run_id": run_id,
+                    "command": command,
+                },
+            )
+            write_card(output)
+        if model_config.kind == "ssvae" and not args.no_analysis:
+            analyze_into(
+                mlflow,
+                model.eval(),
+                output,
+                val_set.folder,
+                args.attributes,
+                train_config.batch_size,
+                train_config.num_workers,
+                args.val_limit,
+            )
+            write_card(output)
+        mlflow.log_artifacts(str(output), artifact_path=MLFLOW_MODEL_PATH)
+    if args.push_to_hub:
+        push(output, args.push_to_hub, run_id)
+    print(f"model folder: {output}")
+    print(f"MLflow run id: {run_id}")
+    return run_id
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(
+        level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
+    args = parse_args(argv)
+    args.argv = argv
+    try:
+        run(args)
+    except (FileNotFoundError, ValueError, HubError) as error:
+        sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+    main()

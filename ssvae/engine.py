@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -91,12 +91,7 @@ def train_epoch(
     totals = _Totals()
     step = first_step
     progress = tqdm(loader, desc=description, unit="batch", leave=False)
-    for batch in progress:
-        totals.skipped += batch["skipped"]
-        if batch["image"] is None:
-            continue
-        images = batch["image"].to(device, non_blocking=True)
-        labels = batch["label"].to(device, non_blocking=True)
+    for images, labels in _device_batches(progress, totals, device):
         output = model(images)
         losses = batch_loss(output, images, labels, kl_weight)
         optimizer.zero_grad(set_to_none=True)
@@ -131,12 +126,8 @@ def evaluate(
     model.eval()
     totals = _Totals()
     z_means: list[torch.Tensor] = []
-    for batch in tqdm(loader, desc=description, unit="batch", leave=False):
-        totals.skipped += batch["skipped"]
-        if batch["image"] is None:
-            continue
-        images = batch["image"].to(device, non_blocking=True)
-        labels = batch["label"].to(device, non_blocking=True)
+    progress = tqdm(loader, desc=description, unit="batch", leave=False)
+    for images, labels in _device_batches(progress, totals, device):
         output = model(images)
         terms = per_image_losses(output, images, labels, kl_weight)
         losses = {name: values.mean() for name, values in terms.items()}
@@ -154,6 +145,18 @@ def evaluate(
     else:
         result.face_reconstruction_loss = float("nan")  # the CNN reconstructs nothing
     return result
+
+
+def _device_batches(
+    batches: Iterable[dict], totals: _Totals, device: torch.device
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield (images, labels) on device, recording skipped files in totals."""
+    for batch in batches:
+        totals.skipped += batch["skipped"]
+        if batch["image"] is None:  # every file of this batch was unreadable
+            continue
+        images = batch["image"].to(device, non_blocking=True)
+        yield images, batch["label"].to(device, non_blocking=True)
 
 
 def _warn_skipped(skipped: list[int], loader: Iterable[dict]) -> None:

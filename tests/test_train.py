@@ -1,10 +1,13 @@
 """A short real training run against a real MLflow store in a temp folder."""
 
+import shutil
+
 import pandas as pd
 import pytest
 import torch
 from mlflow.tracking import MlflowClient
 
+from demo.app import load_model, parse_args
 from ssvae.checkpoint import load_checkpoint
 from ssvae.data import FlatImageDataset
 from ssvae.sources import download_mlflow_model
@@ -168,3 +171,27 @@ def test_analyze_cli_logs_attribute_check(trained, sample_root):
     assert len(scores) == 80
     assert not scores.isna().any().any()
     assert client.get_run(run_id).data.metrics["analysis_faces"] == 80
+
+
+def test_unreadable_images_are_skipped_and_counted(
+    sample_root, tmp_path, mlflow_store, test_faces, test_non_faces
+):
+    for split, count in (("train", 40), ("test", 10)):
+        folder = tmp_path / "data" / split
+        folder.mkdir(parents=True)
+        for path in test_faces[:count] + test_non_faces[:count]:
+            shutil.copy(path, folder / path.name)
+    (tmp_path / "data" / "train" / "999999.jpg").write_bytes(b"\xff\xd8\xff broken")
+    run_id = _train(tmp_path / "data", tmp_path, "m", "cnn", 1, "--no-analysis")
+    metrics = MlflowClient(mlflow_store).get_run(run_id).data.metrics
+    assert metrics["train_skipped_images"] == 1
+    assert metrics["val_skipped_images"] == 0
+    assert metrics["epoch_train_accuracy"] >= 0.0
+
+
+def test_demo_serves_mlflow_run(trained):
+    run_id, _, _ = trained
+    loaded, notice = load_model(parse_args(["--mlflow-run", run_id, "--device", "cpu"]))
+    assert notice is None
+    assert loaded.source == f"MLflow run {run_id}"
+    assert loaded.training["run_id"] == run_id

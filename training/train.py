@@ -192,6 +192,8 @@ def log_epoch(
 ) -> None:
     metrics = {**train.metrics("epoch_train"), **val.metrics("val")}
     metrics["train_images_per_second"] = train.images / seconds
+    metrics["train_skipped_images"] = len(train.skipped)
+    metrics["val_skipped_images"] = len(val.skipped)
     mlflow.log_metrics(metrics, step=epoch)
     if val.z_means is not None and len(val.z_means):
         figure = latent_histograms(

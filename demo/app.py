@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import gradio as gr  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
-from demo.handlers import DemoHandlers  # noqa: E402
+from demo.handlers import DemoHandlers, UploadImage  # noqa: E402
 from ssvae.checkpoint import CheckpointError  # noqa: E402
 from ssvae.device import pick_device  # noqa: E402
 from ssvae.hub import HubError  # noqa: E402
@@ -51,6 +51,7 @@ except ImportError:
 
 
 logger = logging.getLogger("demo")
+KIND_NAMES = {"ssvae": "SS-VAE", "cnn": "CNN"}
 
 
 def describe(loaded: LoadedModel) -> str:
@@ -59,7 +60,7 @@ def describe(loaded: LoadedModel) -> str:
     accuracy = metrics.get("val_accuracy")
     parts = [
         f"Serving **{loaded.source}**",
-        f"{config.kind.upper()}, latent dim {config.latent_dim}, "
+        f"{KIND_NAMES[config.kind]}, latent dim {config.latent_dim}, "
         f"{config.image_size}x{config.image_size} input",
         f"device `{next(loaded.model.parameters()).device}`",
     ]
@@ -77,7 +78,7 @@ def build_app(loaded: LoadedModel, notice: str | None = None) -> gr.Blocks:
             gr.Markdown(f"**Notice:** {notice}")
         with gr.Tab("Classify"):
             with gr.Row():
-                classify_input = gr.Image(type="filepath", label="Image")
+                classify_input = UploadImage(type="filepath", label="Image")
                 with gr.Column():
                     classify_output = gr.Label(num_top_classes=2, label="Prediction")
                     classify_typicality = gr.Markdown()
@@ -95,7 +96,7 @@ def build_app(loaded: LoadedModel, notice: str | None = None) -> gr.Blocks:
             )
         with gr.Tab("Reconstruct"):
             with gr.Row():
-                reconstruct_input = gr.Image(type="filepath", label="Image")
+                reconstruct_input = UploadImage(type="filepath", label="Image")
                 model_input = gr.Image(label="Input as the model sees it", format="png")
                 reconstruction = gr.Image(label="Reconstruction", format="png")
             reconstruct_summary = gr.Markdown()
@@ -234,7 +235,10 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO, format="%(levelname)s %(name)s: %(message)s"
     )
     args = parse_args(argv)
-    loaded, notice = load_model(args)
+    try:
+        loaded, notice = load_model(args)
+    except ValueError as error:  # an invalid --device
+        sys.exit(f"error: {error}")
     logger.info("serving %s", loaded.source)
     build_app(loaded, notice).launch(server_name=args.host, server_port=args.port)
 

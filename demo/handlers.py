@@ -16,6 +16,7 @@ from ssvae.reference import Reference
 from ssvae.sources import LoadedModel
 
 FACE, NOT_FACE = "face", "not face"
+SUPPORTED_UPLOADS = "Upload a JPEG, PNG, WebP, BMP, GIF or TIFF file."
 # Percentiles of N(0, 1) used for walks when the model has no reference file.
 PRIOR_SAMPLE = np.random.default_rng(0).standard_normal((10000, 1))
 ATTRIBUTE_COLUMNS = [
@@ -29,6 +30,22 @@ ATTRIBUTE_COLUMNS = [
     "detection_rate_without",
     "top_dims",
 ]
+
+
+class UploadImage(gr.Image):
+    """gr.Image whose undecodable uploads raise a gr.Error the page can show."""
+
+    is_template = True  # rendered by Gradio's own Image front end
+
+    def preprocess(self, payload):
+        try:
+            return super().preprocess(payload)
+        except (OSError, ValueError, SyntaxError) as error:  # PIL decode failures
+            name = getattr(payload, "orig_name", None) or "the upload"
+            raise gr.Error(
+                f"Could not read {name!r} as an image ({type(error).__name__}). "
+                f"{SUPPORTED_UPLOADS}"
+            ) from error
 
 
 class DemoHandlers:
@@ -48,9 +65,10 @@ class DemoHandlers:
         try:
             return load_image(path)
         except ImageLoadError as error:
+            reason = error.__cause__ or error  # the decoder's error, without the path
             raise gr.Error(
                 f"Could not read the upload {Path(path).name!r} as an image "
-                f"({error}). Upload a JPEG, PNG, WebP, BMP, GIF or TIFF file."
+                f"({reason}). {SUPPORTED_UPLOADS}"
             ) from error
 
     def _require_vae(self, feature: str) -> None:

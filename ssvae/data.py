@@ -238,6 +238,11 @@ def collate_skipping_invalid(items: list[dict]) -> dict:
 
 def split_folder(root: str | Path, split: str) -> Path:
     """Return root/split, with an error that explains the expected layout."""
+    if not Path(root).is_dir():
+        raise FileNotFoundError(
+            f"dataset root {root} does not exist or is not a folder: pass a folder "
+            "that holds train/ and test/"
+        )
     folder = Path(root) / split
     if not folder.is_dir():
         raise FileNotFoundError(

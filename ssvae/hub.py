@@ -19,11 +19,13 @@ from huggingface_hub import constants as hub_constants
 from huggingface_hub.errors import (
     EntryNotFoundError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
     RevisionNotFoundError,
 )
+from huggingface_hub.utils import validate_repo_id
 
 from ssvae.card import write_card
 from ssvae.checkpoint import (
@@ -66,7 +68,22 @@ def parse_repo(spec: str) -> tuple[str, str | None]:
         raise HubError(
             f"invalid Hub repo {spec!r}: expected OWNER/NAME or OWNER/NAME@REVISION"
         )
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as error:
+        raise HubError(f"invalid Hub repo id {repo_id!r}: {error}") from error
     return repo_id, revision or None
+
+
+def parse_push_repo(repo_id: str) -> str:
+    """Validate a repo id to push to; the branch goes in a separate option."""
+    repo, revision = parse_repo(repo_id)
+    if revision is not None:
+        raise HubError(
+            f"invalid Hub repo {repo_id!r} to push to: give OWNER/NAME and pass the "
+            f"branch {revision!r} with --revision"
+        )
+    return repo
 
 
 def write_plots(reference: Reference | None, folder: Path) -> list[str]:
@@ -111,7 +128,8 @@ def push_folder(
 ) -> PushResult:
     """Upload a model folder, its key plots and a full model card in one commit."""
     folder = Path(folder)
-    load_checkpoint(folder)  # refuse to publish a folder that does not load
+    parse_push_repo(repo_id)
+    load_checkpoint(folder)  # never publish a folder that does not load
     api = HfApi()
     with tempfile.TemporaryDirectory(prefix="ssvae-push-") as staging_name:
         staging = Path(staging_name)

@@ -77,11 +77,13 @@ def analyze_faces(
     batch_size: int = 128,
     num_workers: int = 0,
     limit: int | None = None,
+    files: list[Path] | None = None,
 ) -> AnalysisOutput:
     """Score the faces of face_folder and write the seven analyses into output_dir.
 
-    Non-face files in the folder are ignored. Returns the Reference (not yet
-    saved into a model folder) and the list of files written.
+    Non-face files are ignored. files, if given, restricts the analysis to
+    those images of the folder. Returns the Reference (not yet saved into a
+    model folder) and the list of files written.
     """
     if not isinstance(model, SSVAE):
         raise ValueError("bias analysis needs an SS-VAE: a CNN has no latent space")
@@ -90,7 +92,8 @@ def analyze_faces(
     preprocess = Preprocess(
         model.config.image_size, model.config.mean, model.config.std
     )
-    dataset = FlatImageDataset(face_folder, preprocess, faces_only=True).subset(limit)
+    dataset = FlatImageDataset(face_folder, preprocess, faces_only=True, files=files)
+    dataset = dataset.subset(limit)
     scores = score_faces(model, dataset, batch_size, num_workers)
     written: list[Path] = []
 

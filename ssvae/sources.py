@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,7 +51,11 @@ def download_mlflow_model(run_id: str, destination: str | Path | None = None) ->
             f"{mlflow.get_tracking_uri()}: check the id in the MLflow UI, or set "
             f"MLFLOW_TRACKING_URI to the store the run was logged to ({error})"
         ) from error
-    destination = destination or tempfile.mkdtemp(prefix=f"ssvae-{run_id[:8]}-")
+    if destination is None:
+        destination = tempfile.mkdtemp(prefix=f"ssvae-{run_id[:8]}-")
+        # The files are read at load time and when the app draws bias plots,
+        # so the folder lives until the process exits.
+        atexit.register(shutil.rmtree, destination, ignore_errors=True)
     try:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=MLFLOW_MODEL_PATH, dst_path=str(destination)

@@ -197,3 +197,8 @@ def test_attributes_celeba_text_format(tmp_path: Path):
     table = load_attributes(path)
     assert table.loc["000001.jpg"].tolist() == [1, 0]
     assert table.loc["000002.jpg"].tolist() == [0, 1]
+
+
+def test_missing_dataset_root_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        split_folder(tmp_path / "nowhere", "train")

@@ -122,7 +122,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def test_http_api_classify_and_reconstruct(test_faces, test_non_faces):
+def test_http_api_classify_and_reconstruct(test_faces, test_non_faces, tmp_path):
     app = build_app(load_bundled(torch.device("cpu")))
     port = _free_port()
     app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True)
@@ -139,5 +139,9 @@ def test_http_api_classify_and_reconstruct(test_faces, test_non_faces):
             handle_file(str(test_faces[0])), api_name="/reconstruct"
         )
         assert "Reconstruction loss" in summary
+        text_file = tmp_path / "notes.jpg"
+        text_file.write_text("not an image")
+        with pytest.raises(Exception, match="Could not read 'notes.jpg' as an image"):
+            client.predict(handle_file(str(text_file)), api_name="/classify")
     finally:
         app.close()

@@ -219,3 +219,13 @@ def _connect(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Cli
             if time.monotonic() > deadline:
                 raise
             time.sleep(1.0)
+
+
+def test_push_repo_id_with_revision_is_rejected():
+    with pytest.raises(HubError, match="--revision"):
+        push_folder(BUNDLED_MODEL_DIR, "owner/name@dev")
+
+
+def test_push_repo_id_with_invalid_characters_is_rejected():
+    with pytest.raises(HubError, match="invalid Hub repo id 'own er/na!me'"):
+        push_folder(BUNDLED_MODEL_DIR, "own er/na!me")

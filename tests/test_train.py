@@ -2,6 +2,7 @@
 
 import shutil
 
+import mlflow
 import pandas as pd
 import pytest
 import torch
@@ -10,7 +11,8 @@ from mlflow.tracking import MlflowClient
 from demo.app import load_model, parse_args
 from ssvae.checkpoint import load_checkpoint
 from ssvae.data import FlatImageDataset
-from ssvae.sources import download_mlflow_model
+from ssvae.device import pick_device
+from ssvae.sources import BUNDLED_MODEL_DIR, download_mlflow_model
 from training import analyze, train
 
 STEP_METRICS = {"train_loss", "train_classification_loss", "train_vae_loss"}
@@ -195,3 +197,30 @@ def test_demo_serves_mlflow_run(trained):
     assert notice is None
     assert loaded.source == f"MLflow run {run_id}"
     assert loaded.training["run_id"] == run_id
+
+
+def test_zero_epochs_is_rejected(sample_root):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", str(sample_root), "--epochs", "0"])
+
+
+def test_missing_attributes_fail_before_training(sample_root, tmp_path, mlflow_store):
+    with pytest.raises(SystemExit, match="attribute table .*missing.csv not found"):
+        train.main(
+            ["--data", str(sample_root), "--attributes", str(tmp_path / "missing.csv")]
+        )
+    assert MlflowClient(mlflow_store).search_experiments()[0].name == "Default"
+    assert not mlflow.search_runs(search_all_experiments=True).shape[0]
+
+
+def test_analyze_bad_data_opens_no_run(tmp_path, mlflow_store):
+    with pytest.raises(SystemExit, match="does not exist"):
+        analyze.main(
+            ["--checkpoint", str(BUNDLED_MODEL_DIR), "--data", str(tmp_path / "no")]
+        )
+    assert not mlflow.search_runs(search_all_experiments=True).shape[0]
+
+
+def test_invalid_device_is_reported():
+    with pytest.raises(ValueError, match="invalid device 'foo'"):
+        pick_device("foo")

@@ -1,29 +1,41 @@
 """Bias analysis of a trained SS-VAE over a folder of faces, logged to MLflow.
 
+The analysis writes reference.npz into the model folder and refreshes its
+model card README.md, so the app can draw the bias plots without the dataset.
+
 Examples:
     python -m training.analyze --run-id RUN_ID --data DATA/test \\
-        --attributes ../shared/data/ssvae-sample/celeba_attributes.csv
-    python -m training.analyze --checkpoint models/ssvae-default --data FACE_DIR
+        --attributes DATA/celeba_attributes.csv
+    python -m training.analyze --checkpoint MODEL_DIR --data FACE_DIR --output DIR
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 from ssvae.card import write_card
 from ssvae.checkpoint import CARD_FILE, CheckpointError, load_checkpoint
+from ssvae.data import FlatImageDataset
 from ssvae.device import pick_device
 from ssvae.reference import REFERENCE_FILE
-from ssvae.report import analyze_faces
+from ssvae.report import AnalysisOutput, analyze_faces
 from ssvae.sources import MLFLOW_MODEL_PATH, download_mlflow_model
 from ssvae.tracking import configure_mlflow, ensure_experiment
 
 logger = logging.getLogger("training.analyze")
 ANALYSIS_ARTIFACT_PATH = "analysis"
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid value {text}: must be 1 or more")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -36,7 +48,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="MLflow run whose 'model' artifact to analyse; results are logged to it",
     )
     source.add_argument(
-        "--checkpoint", type=Path, help="model folder; results go to a new MLflow run"
+        "--checkpoint",
+        type=Path,
+        help="model folder (updated in place); results go to a new MLflow run",
     )
     parser.add_argument(
         "--data",
@@ -51,16 +65,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="attribute table (CSV with image_id, or CelebA list_attr_celeba.txt)",
     )
     parser.add_argument(
-        "--limit", type=int, default=None, help="analyse at most this many faces"
+        "--output",
+        type=Path,
+        default=None,
+        help="also keep the figures and tables in this folder (default: they are "
+        "only logged to MLflow, under analysis/)",
     )
     parser.add_argument(
-        "--batch-size", type=int, default=128, help="default: %(default)s"
+        "--limit", type=positive_int, default=None, help="analyse at most N faces"
     )
     parser.add_argument(
-        "--workers",
-        type=int,
-        default=2,
-        help="data loader workers (default: %(default)s)",
+        "--batch-size", type=positive_int, default=128, help="default: %(default)s"
+    )
+    parser.add_argument(
+        "--workers", type=int, default=2, help="data loader workers (default: 2)"
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda or auto (default: %(default)s)"
@@ -73,7 +91,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def log_analysis(mlflow, folder: Path, model_folder: Path, output) -> None:
+def check_inputs(data: Path, attributes: Path | None) -> None:
+    """Raise before any MLflow run is opened if the faces or attributes are missing."""
+    FlatImageDataset(data, faces_only=True)  # lists the folder, decodes nothing
+    if attributes is not None and not attributes.is_file():
+        raise FileNotFoundError(f"attribute table {attributes} not found")
+
+
+def log_analysis(
+    mlflow, folder: Path, model_folder: Path, output: AnalysisOutput
+) -> None:
     """Log the analysis files, reference file and card to the active MLflow run."""
     mlflow.log_artifacts(str(folder), artifact_path=ANALYSIS_ARTIFACT_PATH)
     for name in (REFERENCE_FILE, CARD_FILE):
@@ -92,11 +119,17 @@ def analyze_into(
     model_folder: Path,
     data: Path,
     attributes: Path | None = None,
+    *,
     batch_size: int = 128,
     workers: int = 2,
     limit: int | None = None,
-) -> None:
-    """Analyse, save the reference into model_folder, log all to the active run."""
+    files: list[Path] | None = None,
+    keep: Path | None = None,
+) -> AnalysisOutput:
+    """Analyse, save the reference into model_folder, log all to the active run.
+
+    keep, if given, is a folder that receives a copy of the figures and tables.
+    """
     with tempfile.TemporaryDirectory(prefix="ssvae-analysis-") as folder:
         output = analyze_faces(
             model,
@@ -106,55 +139,49 @@ def analyze_into(
             batch_size=batch_size,
             num_workers=workers,
             limit=limit,
+            files=files,
         )
         output.reference.save(model_folder)
         write_card(model_folder)
         log_analysis(mlflow, Path(folder), model_folder, output)
+        if keep is not None:
+            shutil.copytree(folder, keep, dirs_exist_ok=True)
+    return output
 
 
 def run(args: argparse.Namespace) -> str:
     device = pick_device(args.device)
+    check_inputs(args.data, args.attributes)
     mlflow = configure_mlflow()
+    options = {
+        "batch_size": args.batch_size,
+        "workers": args.workers,
+        "limit": args.limit,
+        "keep": args.output,
+    }
     if args.run_id:
         model_folder = download_mlflow_model(args.run_id)
         model, _ = load_checkpoint(model_folder, device)
         with mlflow.start_run(run_id=args.run_id) as active:
             analyze_into(
-                mlflow,
-                model,
-                model_folder,
-                args.data,
-                args.attributes,
-                args.batch_size,
-                args.workers,
-                args.limit,
+                mlflow, model, model_folder, args.data, args.attributes, **options
             )
             return active.info.run_id
     model, training = load_checkpoint(args.checkpoint, device)
     experiment_id = ensure_experiment(mlflow, args.experiment)
-    with mlflow.start_run(
-        experiment_id=experiment_id, run_name=f"analysis {args.checkpoint.name}"
-    ) as active:
+    run_name = f"analysis {args.checkpoint.name}"
+    with mlflow.start_run(experiment_id=experiment_id, run_name=run_name) as active:
         mlflow.set_tags({
             "analysis_of_checkpoint": str(args.checkpoint.resolve()),
             "source_run_id": training.get("run_id", ""),
         })  # fmt: skip
-        mlflow.log_params(
-            {
-                "data": str(args.data),
-                "attributes": str(args.attributes),
-                "limit": args.limit,
-            }
-        )
+        mlflow.log_params({
+            "data": str(args.data),
+            "attributes": str(args.attributes),
+            "limit": args.limit,
+        })  # fmt: skip
         analyze_into(
-            mlflow,
-            model,
-            args.checkpoint,
-            args.data,
-            args.attributes,
-            args.batch_size,
-            args.workers,
-            args.limit,
+            mlflow, model, args.checkpoint, args.data, args.attributes, **options
         )
         mlflow.log_artifacts(str(args.checkpoint), artifact_path=MLFLOW_MODEL_PATH)
         return active.info.run_id
@@ -169,6 +196,8 @@ def main(argv: list[str] | None = None) -> None:
         run_id = run(args)
     except (FileNotFoundError, ValueError, CheckpointError) as error:
         sys.exit(f"error: {error}")
+    if args.output is not None:
+        print(f"analysis files: {args.output}")
     print(f"MLflow run id: {run_id}")
 
 

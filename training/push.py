@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 from ssvae.checkpoint import CheckpointError, read_config
-from ssvae.hub import HubError, PushResult, parse_repo, push_folder
+from ssvae.hub import HubError, PushResult, parse_push_repo, push_folder
 from ssvae.sources import download_mlflow_model
 from ssvae.tracking import configure_mlflow
 
@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parse_args(argv)
     try:
-        parse_repo(args.repo_id)
+        parse_push_repo(args.repo_id)
         if args.run_id:
             folder, run_id = download_mlflow_model(args.run_id), args.run_id
         else:

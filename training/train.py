@@ -23,16 +23,17 @@ from ssvae.data import (
     FlatImageDataset,
     Preprocess,
     collate_skipping_invalid,
+    is_face_name,
     split_folder,
 )
 from ssvae.device import pick_device
 from ssvae.engine import EpochResult, evaluate, train_epoch
-from ssvae.hub import HubError, parse_repo
+from ssvae.hub import HubError, parse_push_repo
 from ssvae.models import build_model
 from ssvae.plots import latent_histograms
 from ssvae.sources import MLFLOW_MODEL_PATH
 from ssvae.tracking import configure_mlflow, ensure_experiment
-from training.analyze import analyze_into
+from training.analyze import analyze_into, positive_int
 from training.push import push
 
 logger = logging.getLogger("training.train")
@@ -54,10 +55,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=Path,
         help="dataset root holding train/ and test/ flat image folders",
     )
-    parser.add_argument("--epochs", type=int, default=1, help="default: %(default)s")
+    parser.add_argument(
+        "--epochs", type=positive_int, default=1, help="default: %(default)s"
+    )
     parser.add_argument(
         "--batch-size",
-        type=int,
+        type=positive_int,
         default=128,
         help="images per batch (default: %(default)s)",
     )
@@ -68,14 +71,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="Adam learning rate (default: 1e-3 for cnn, 6e-4 for ssvae)",
     )
     parser.add_argument(
-        "--latent-dim", type=int, default=32, help="size of z (default: %(default)s)"
+        "--latent-dim",
+        type=positive_int,
+        default=32,
+        help="size of z (default: %(default)s)",
     )
     parser.add_argument(
         "--image-size",
         type=int,
         default=128,
-        help="input side in pixels; other sizes need matching "
-        "decoder layers (default: %(default)s)",
+        help="input side in pixels (default: %(default)s); the SS-VAE decoder is "
+        "built for 128, so other sizes work with --model cnn only",
     )
     parser.add_argument(
         "--kl-weight",
@@ -109,19 +115,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--limit",
-        type=int,
+        type=positive_int,
         default=None,
         help="use at most this many training images, class ratio kept (quick runs)",
     )
     parser.add_argument(
         "--val-limit",
-        type=int,
+        type=positive_int,
         default=None,
         help="use at most this many validation images from test/",
     )
     parser.add_argument(
         "--log-every",
-        type=int,
+        type=positive_int,
         default=10,
         help="log step metrics every N optimiser steps (default: %(default)s)",
     )
@@ -205,11 +211,21 @@ def log_epoch(
         plt.close(figure)
 
 
+def check_options(args: argparse.Namespace) -> None:
+    """Raise on options that would only fail after training."""
+    if args.push_to_hub:
+        parse_push_repo(args.push_to_hub)
+    if args.attributes is not None:
+        if not args.attributes.is_file():
+            raise FileNotFoundError(f"attribute table {args.attributes} not found")
+        if args.model == "cnn" or args.no_analysis:
+            logger.warning("--attributes is ignored: no analysis runs for this run")
+
+
 def run(args: argparse.Namespace) -> str:
     """Train, log to MLflow and write the model folder; return the MLflow run id."""
     device = pick_device(args.device)
-    if args.push_to_hub:
-        parse_repo(args.push_to_hub)  # fail on a malformed repo id before training
+    check_options(args)
     model_config = ModelConfig(
         kind=args.model, latent_dim=args.latent_dim, image_size=args.image_size
     )
@@ -342,17 +358,17 @@ def run(args: argparse.Namespace) -> str:
             )
             write_card(output)
         if model_config.kind == "ssvae" and not args.no_analysis:
+            val_faces = [path for path in val_set.files if is_face_name(path.name)]
             analyze_into(
                 mlflow,
                 model.eval(),
                 output,
                 val_set.folder,
                 args.attributes,
-                train_config.batch_size,
-                train_config.num_workers,
-                args.val_limit,
+                batch_size=train_config.batch_size,
+                workers=train_config.num_workers,
+                files=val_faces,
             )
-            write_card(output)
         mlflow.log_artifacts(str(output), artifact_path=MLFLOW_MODEL_PATH)
     if args.push_to_hub:
         push(output, args.push_to_hub, run_id)

@@ -30,8 +30,9 @@ LIMITATIONS = """\
 - Trained on CelebA-style aligned celebrity face crops against Tiny ImageNet
   objects; faces that are not centred, aligned crops, and photos unlike
   celebrity press photos, are out of distribution.
-- Non-face training images are 64x64 upscaled to 128x128, so image sharpness
-  alone may carry signal; sharp non-face photos can score as faces.
+- In the sample data, non-face training images are 64x64 upscaled to 128x128,
+  so without `--augment` sharpness alone can carry signal: sharp non-face photos
+  can score as faces and blurry or tightly cropped faces as non-faces.
 - High loss and low latent density point at faces the model finds hard or rare;
   they do not by themselves show harm, and the attribute labels used to check
   them (CelebA's 40) are themselves noisy and culturally biased.

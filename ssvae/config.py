@@ -83,6 +83,8 @@ class TrainConfig:
     num_workers: int = 2
     log_every: int = 10  # log step metrics every this many optimiser steps
     hflip: bool = False  # random horizontal flips of training images
+    augment: bool = False  # random crops and resolution loss (ResolutionAndCrop)
+    augment_probability: float = 0.5  # chance of each of the two augmentations
     lr_schedule: str = "constant"  # "constant" or "cosine" (decay to 0 over all steps)
 
     def resolved_learning_rate(self, kind: str) -> float:

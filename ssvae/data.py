@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -144,6 +144,7 @@ class FlatImageDataset(Dataset):
     and "valid". A file that cannot be decoded yields valid=False and a zero
     image; collate_skipping_invalid drops it, so one bad file never stops an
     epoch. faces_only=True keeps only the faces (the view used for analysis).
+    augment, if given, transforms each decoded PIL image before preprocessing.
     """
 
     def __init__(
@@ -153,10 +154,12 @@ class FlatImageDataset(Dataset):
         faces_only: bool = False,
         files: Sequence[Path] | None = None,
         hflip: bool = False,
+        augment: Callable[[Image.Image], Image.Image] | None = None,
     ) -> None:
         self.folder = Path(folder)
         self.preprocess = preprocess or Preprocess()
         self.hflip = hflip
+        self.augment = augment
         all_files = list(files) if files is not None else list_images(self.folder)
         if faces_only:
             all_files = [path for path in all_files if is_face_name(path.name)]
@@ -199,13 +202,20 @@ class FlatImageDataset(Dataset):
         chosen = rng.sample(faces, min(face_count, len(faces)))
         chosen += rng.sample(others, min(limit - len(chosen), len(others)))
         return FlatImageDataset(
-            self.folder, self.preprocess, files=sorted(chosen), hflip=self.hflip
+            self.folder,
+            self.preprocess,
+            files=sorted(chosen),
+            hflip=self.hflip,
+            augment=self.augment,
         )
 
     def __getitem__(self, index: int) -> dict:
         path = self.files[index]
         try:
-            image = self.preprocess(load_image(path))
+            image = load_image(path)
+            if self.augment is not None:
+                image = self.augment(image)
+            image = self.preprocess(image)
             valid = True
         except ImageLoadError as error:
             logger.warning("skipping unreadable image: %s", error)

@@ -32,13 +32,12 @@ def test_classify_unseen_faces_and_non_faces(handlers, test_faces, test_non_face
     assert np.mean(others) >= 0.96
 
 
-def test_group_faces_load_and_score(handlers, sample_root):
-    group_folder = sample_root.parent / "group-faces"
-    paths = sorted(group_folder.glob("*/*.png"))
+def test_group_faces_are_mostly_detected(handlers, sample_root):
+    # Tightly cropped RGBA PNGs of 59 to 644 px, unlike the training faces.
+    paths = sorted((sample_root.parent / "group-faces").glob("*/*.png"))
     assert len(paths) == 20
-    for path in paths:  # RGBA PNGs of many sizes
-        result = handlers.classify(str(path))
-        assert 0.0 <= result[FACE] <= 1.0
+    detected = [handlers.classify(str(path))[FACE] > 0.5 for path in paths]
+    assert sum(detected) >= 15
 
 
 def test_reconstruct_shows_model_input_and_reconstruction(handlers, test_faces):

@@ -20,6 +20,7 @@ from ssvae.sources import BUNDLED_MODEL_DIR, load_hub
 from tests.conftest import HF_HOME, PROJECT_ROOT
 from tests.hub_double import find_free_port
 from training import push as push_cli
+from training import train
 
 CARD_SECTIONS = [
     "## Training command and data",
@@ -229,3 +230,20 @@ def test_push_repo_id_with_revision_is_rejected():
 def test_push_repo_id_with_invalid_characters_is_rejected():
     with pytest.raises(HubError, match="invalid Hub repo id 'own er/na!me'"):
         push_folder(BUNDLED_MODEL_DIR, "own er/na!me")
+
+
+def test_train_pushes_to_hub(hub_server, sample_root, tmp_path, mlflow_store):
+    argv = [
+        "--model", "cnn", "--data", str(sample_root), "--epochs", "1",
+        "--limit", "64", "--val-limit", "32", "--workers", "0", "--device", "cpu",
+        "--output", str(tmp_path / "model"), "--push-to-hub", "owner/from-train",
+    ]  # fmt: skip
+    args = train.parse_args(argv)
+    args.argv = argv
+    run_id = train.run(args)
+    tags = mlflow.MlflowClient().get_run(run_id).data.tags
+    assert tags["hub_repo_id"] == "owner/from-train"
+    assert tags["hub_revision"] == HfApi().model_info("owner/from-train").sha
+    downloaded = download_model("owner/from-train")
+    local = (tmp_path / "model" / "model.safetensors").read_bytes()
+    assert (downloaded / "model.safetensors").read_bytes() == local

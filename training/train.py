@@ -13,9 +13,11 @@ import sys
 import time
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import torch
 from torch.utils.data import DataLoader
 
+from ssvae.augment import ResolutionAndCrop
 from ssvae.card import write_card
 from ssvae.checkpoint import save_checkpoint
 from ssvae.config import ModelConfig, TrainConfig
@@ -37,6 +39,13 @@ from training.analyze import analyze_into, positive_int
 from training.push import push
 
 logger = logging.getLogger("training.train")
+
+
+def probability(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"invalid probability {text}: use 0 to 1")
+    return value
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -95,6 +104,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="constant",
         help="constant learning rate, or cosine decay to 0 over all "
         "steps (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--augment",
+        action="store_true",
+        help="random zoom-in crops and random loss of resolution of training images, "
+        "so sharpness and framing stop telling faces from non-faces",
+    )
+    parser.add_argument(
+        "--augment-probability",
+        type=probability,
+        default=0.5,
+        help="with --augment, the probability of a crop and, separately, of a "
+        "resolution loss for each image (default: %(default)s)",
     )
     parser.add_argument(
         "--hflip",
@@ -184,7 +206,13 @@ def make_loader(
 def build_datasets(args: argparse.Namespace, preprocess: Preprocess):
     train_folder = split_folder(args.data, "train")
     val_folder = split_folder(args.data, "test")
-    train = FlatImageDataset(train_folder, preprocess, hflip=args.hflip)
+    augment = None
+    if args.augment:
+        probability = args.augment_probability
+        augment = ResolutionAndCrop(probability, blur_probability=probability)
+    train = FlatImageDataset(
+        train_folder, preprocess, hflip=args.hflip, augment=augment
+    )
     train = train.subset(args.limit, seed=args.seed)
     train.require_both_classes()
     val = FlatImageDataset(val_folder, preprocess).subset(
@@ -206,9 +234,66 @@ def log_epoch(
             val.z_means, title=f"Latent means of the validation faces, epoch {epoch}"
         )
         mlflow.log_figure(figure, f"latent_histograms/epoch_{epoch:03d}.png")
-        import matplotlib.pyplot as plt
-
         plt.close(figure)
+
+
+def run_params(args, model, train_config, device, train_set, val_set) -> dict:
+    """Return the MLflow params of a run: every setting and the data counts."""
+    config = model.config
+    return {
+        "model": config.kind,
+        "data": str(args.data),
+        "epochs": train_config.epochs,
+        "batch_size": train_config.batch_size,
+        "learning_rate": train_config.resolved_learning_rate(config.kind),
+        "latent_dim": config.latent_dim,
+        "image_size": config.image_size,
+        "kl_weight": train_config.kl_weight,
+        "hflip": train_config.hflip,
+        "augment": train_config.augment,
+        "augment_probability": train_config.augment_probability,
+        "lr_schedule": train_config.lr_schedule,
+        "seed": train_config.seed,
+        "workers": train_config.num_workers,
+        "device": str(device),
+        "limit": args.limit,
+        "val_limit": args.val_limit,
+        "train_images": len(train_set),
+        "train_faces": train_set.num_faces,
+        "train_non_faces": len(train_set) - train_set.num_faces,
+        "val_images": len(val_set),
+        "val_faces": val_set.num_faces,
+        "val_non_faces": len(val_set) - val_set.num_faces,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+
+
+def step_logger(mlflow, log_every: int):
+    """Return an on_step callback that logs the batch losses every log_every steps."""
+
+    def log_step(step: int, losses: dict[str, float]) -> None:
+        if step % log_every == 0:
+            metrics = {
+                "train_loss": losses["total"],
+                "train_classification_loss": losses["classification"],
+                "train_vae_loss": losses["vae"],
+            }
+            mlflow.log_metrics(metrics, step=step)
+
+    return log_step
+
+
+def training_record(args, epoch: int, train_set, val_set, train: EpochResult) -> dict:
+    """Return the data and metrics stored in config.json and shown in the card."""
+    data = {
+        "dataset": str(args.data),
+        "train images": len(train_set),
+        "train faces": train_set.num_faces,
+        "validation images (test/)": len(val_set),
+        "validation faces": val_set.num_faces,
+        "epochs": epoch,
+    }
+    return {"data": data, "metrics": {"train_accuracy": train.accuracy}}
 
 
 def check_options(args: argparse.Namespace) -> None:
@@ -238,6 +323,8 @@ def run(args: argparse.Namespace) -> str:
         num_workers=args.workers,
         log_every=args.log_every,
         hflip=args.hflip,
+        augment=args.augment,
+        augment_probability=args.augment_probability,
         lr_schedule=args.lr_schedule,
     )
     preprocess = Preprocess(
@@ -267,43 +354,11 @@ def run(args: argparse.Namespace) -> str:
     ) as active:
         run_id = active.info.run_id
         output = args.output or Path("checkpoints") / run_id
-        params = {
-            "model": model_config.kind,
-            "data": str(args.data),
-            "epochs": train_config.epochs,
-            "batch_size": train_config.batch_size,
-            "learning_rate": learning_rate,
-            "latent_dim": model_config.latent_dim,
-            "image_size": model_config.image_size,
-            "kl_weight": train_config.kl_weight,
-            "hflip": train_config.hflip,
-            "lr_schedule": train_config.lr_schedule,
-            "seed": train_config.seed,
-            "workers": train_config.num_workers,
-            "device": str(device),
-            "limit": args.limit,
-            "val_limit": args.val_limit,
-            "train_images": len(train_set),
-            "train_faces": train_set.num_faces,
-            "train_non_faces": len(train_set) - train_set.num_faces,
-            "val_images": len(val_set),
-            "val_faces": val_set.num_faces,
-            "val_non_faces": len(val_set) - val_set.num_faces,
-            "parameters": sum(p.numel() for p in model.parameters()),
-        }
+        params = run_params(args, model, train_config, device, train_set, val_set)
         mlflow.log_params(params)
         mlflow.set_tag("command", command)
 
-        def log_step(step: int, losses: dict[str, float]) -> None:
-            if step % train_config.log_every == 0:
-                mlflow.log_metrics(
-                    {
-                        "train_loss": losses["total"],
-                        "train_classification_loss": losses["classification"],
-                        "train_vae_loss": losses["vae"],
-                    },
-                    step=step,
-                )
+        log_step = step_logger(mlflow, train_config.log_every)
 
         step = 0
         for epoch in range(1, train_config.epochs + 1):
@@ -320,7 +375,7 @@ def run(args: argparse.Namespace) -> str:
                 description=f"epoch {epoch}/{train_config.epochs}",
             )
             seconds = time.perf_counter() - started
-            step += -(-len(train_set) // train_config.batch_size)
+            step += len(train_loader)
             val_result = evaluate(model, val_loader, device, train_config.kl_weight)
             log_epoch(mlflow, epoch, train_result, val_result, seconds)
             logger.info(
@@ -333,28 +388,13 @@ def run(args: argparse.Namespace) -> str:
                 val_result.accuracy,
                 train_result.images / seconds,
             )
-            metrics = {
-                "val_accuracy": val_result.accuracy,
-                "val_loss": val_result.loss,
-                "train_accuracy": train_result.accuracy,
-            }
-            data = {
-                "dataset": str(args.data),
-                "train images": len(train_set),
-                "train faces": train_set.num_faces,
-                "validation images (test/)": len(val_set),
-                "validation faces": val_set.num_faces,
-                "epochs": epoch,
-            }
+            record = training_record(args, epoch, train_set, val_set, train_result)
+            record["metrics"]["val_accuracy"] = val_result.accuracy
+            record["metrics"]["val_loss"] = val_result.loss
             save_checkpoint(
                 model,
                 output,
-                extra_config={
-                    "metrics": metrics,
-                    "data": data,
-                    "run_id": run_id,
-                    "command": command,
-                },
+                extra_config={**record, "run_id": run_id, "command": command},
             )
             write_card(output)
         if model_config.kind == "ssvae" and not args.no_analysis:

@@ -200,7 +200,9 @@ class DemoHandlers:
                 for image, i in zip(thumbnails, indices, strict=True)
             ])  # fmt: skip
         if reference.attribute_table is not None:
-            attributes = reference.attribute_table[ATTRIBUTE_COLUMNS].round(3)
+            attributes = reference.attribute_table[ATTRIBUTE_COLUMNS]
+            attributes = attributes.sort_values("auroc_low_density", ascending=False)
+            attributes = attributes.round(3).reset_index(drop=True)
         else:
             attributes = pd.DataFrame({"attribute": ["no attribute table was given"]})
         return histograms, curve_figure, *galleries, attributes

@@ -91,6 +91,7 @@ def test_bias_report_outputs(handlers):
     assert len(rarest) == 100
     assert len(attributes) == 40
     assert not attributes.drop(columns=["top_dims"]).isna().any().any()
+    assert attributes["auroc_low_density"].is_monotonic_decreasing
 
 
 def test_dim_choices_carry_labels(handlers):
@@ -144,3 +145,17 @@ def test_http_api_classify_and_reconstruct(test_faces, test_non_faces, tmp_path)
             client.predict(handle_file(str(text_file)), api_name="/classify")
     finally:
         app.close()
+
+
+def test_hub_repo_defaults_to_environment(monkeypatch):
+    monkeypatch.setenv("SSVAE_HUB_REPO", "owner/from-env@v1")
+    assert parse_args([]).hub_repo == "owner/from-env@v1"
+    assert parse_args(["--checkpoint", "x"]).checkpoint.name == "x"
+
+
+def test_space_binds_all_interfaces(monkeypatch):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("SPACE_ID", raising=False)
+    assert parse_args([]).host == "127.0.0.1"
+    monkeypatch.setenv("SPACE_ID", "owner/space")
+    assert parse_args([]).host == "0.0.0.0"

@@ -3,6 +3,9 @@
 The token comes from HF_TOKEN or the user's `hf auth login`, never from an
 argument. HF_ENDPOINT (another Hub, or a test double) must be set before
 huggingface_hub is imported, because the library reads it at import time.
+
+NOTE: the tests run against a local test double of the Hub's HTTP API that
+follows huggingface_hub 2.4.0's client, not against huggingface.co.
 """
 
 from __future__ import annotations

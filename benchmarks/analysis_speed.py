@@ -17,9 +17,8 @@ import torch
 
 from ssvae.analysis import score_faces
 from ssvae.checkpoint import load_checkpoint
-from ssvae.data import FlatImageDataset, load_image
+from ssvae.data import FlatImageDataset, Preprocess, load_image
 from ssvae.device import pick_device
-from ssvae.inference import preprocess_for
 from ssvae.losses import per_image_losses
 from ssvae.sources import BUNDLED_MODEL_DIR
 
@@ -27,7 +26,7 @@ from ssvae.sources import BUNDLED_MODEL_DIR
 def per_image_loop(
     model, dataset: FlatImageDataset, device: torch.device
 ) -> list[float]:
-    preprocess = preprocess_for(model)
+    preprocess = Preprocess.from_config(model.config)
     losses = []
     for path in dataset.files:
         image = preprocess(load_image(path)).unsqueeze(0).to(device)
@@ -65,7 +64,9 @@ def main() -> None:
 
     device = pick_device(args.device)
     model, _ = load_checkpoint(args.checkpoint, device)
-    dataset = FlatImageDataset(args.data, preprocess_for(model), faces_only=True)
+    dataset = FlatImageDataset(
+        args.data, Preprocess.from_config(model.config), faces_only=True
+    )
 
     started = time.perf_counter()
     loop_losses = per_image_loop(model, dataset, device)

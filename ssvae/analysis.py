@@ -176,8 +176,7 @@ def walk_images(
     model: SSVAE, baseline: torch.Tensor | np.ndarray, dim: int, values: np.ndarray
 ) -> np.ndarray:
     """latent_walk, de-normalised for display: (steps, H, W, 3) uint8."""
-    config = model.config
-    preprocess = Preprocess(config.image_size, config.mean, config.std)
+    preprocess = Preprocess.from_config(model.config)
     decoded = latent_walk(model, baseline, dim, values)
     return np.stack([preprocess.to_uint8(image) for image in decoded])
 

@@ -19,7 +19,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch.utils.data import Dataset
 
-from ssvae.config import IMAGENET_MEAN, IMAGENET_STD
+from ssvae.config import IMAGENET_MEAN, IMAGENET_STD, ModelConfig
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +93,11 @@ class Preprocess:
     image_size: int = 128
     mean: Sequence[float] = IMAGENET_MEAN
     std: Sequence[float] = IMAGENET_STD
+
+    @classmethod
+    def from_config(cls, config: ModelConfig) -> Preprocess:
+        """Return the input pipeline of a model: its image size and normalisation."""
+        return cls(config.image_size, config.mean, config.std)
 
     def __call__(self, image: Image.Image) -> torch.Tensor:
         """Return a (3, image_size, image_size) float tensor from an RGB image.

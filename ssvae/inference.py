@@ -14,11 +14,6 @@ from ssvae.losses import per_image_losses
 from ssvae.models import SSVAE, FaceCNN
 
 
-def preprocess_for(model: FaceCNN | SSVAE) -> Preprocess:
-    config = model.config
-    return Preprocess(config.image_size, config.mean, config.std)
-
-
 @dataclass
 class Prediction:
     """Per-image results of Predictor.predict; VAE fields are None for the CNN."""
@@ -41,7 +36,7 @@ class Predictor:
         self.model = model.to(device).eval()
         self.device = torch.device(device)
         self.batch_size = batch_size
-        self.preprocess = preprocess_for(model)
+        self.preprocess = Preprocess.from_config(model.config)
 
     @property
     def is_vae(self) -> bool:

@@ -89,9 +89,7 @@ def analyze_faces(
         raise ValueError("bias analysis needs an SS-VAE: a CNN has no latent space")
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    preprocess = Preprocess(
-        model.config.image_size, model.config.mean, model.config.std
-    )
+    preprocess = Preprocess.from_config(model.config)
     dataset = FlatImageDataset(face_folder, preprocess, faces_only=True, files=files)
     dataset = dataset.subset(limit)
     scores = score_faces(model, dataset, batch_size, num_workers)

@@ -113,7 +113,7 @@ def test_accuracy_curve_skips_empty_bins_and_normalises():
     assert len(curve.x) == len(curve.relative_accuracy)
 
 
-def test_accuracy_curve_of_all_constant_dims_is_one_point():
+def test_accuracy_curve_constant_dims_one_point():
     curve = accuracy_curve(np.zeros((10, 3)), np.ones(10))
     assert curve.relative_accuracy.tolist() == [1.0]
 

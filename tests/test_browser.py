@@ -1,18 +1,13 @@
 """The demo in a real browser: Debian's Chromium driven by Playwright."""
 
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
 from ssvae.reference import Reference
 from ssvae.sources import BUNDLED_MODEL_DIR
-from tests.conftest import PROJECT_ROOT
-from tests.hub_double import find_free_port
+from tests.demo_process import run_demo
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -24,34 +19,10 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _wait_for(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"app exited: {process.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=5):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
-
-
 @pytest.fixture(scope="module")
 def app_url():
-    port = find_free_port()
-    process = subprocess.Popen(
-        [sys.executable, "demo/app.py", "--port", str(port), "--device", "cpu"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        _wait_for(url, process)
-        yield url
-    finally:
-        process.terminate()
-        process.communicate(timeout=30)
+    with run_demo() as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import mlflow
 import pytest
@@ -18,6 +17,7 @@ from ssvae.data import FlatImageDataset
 from ssvae.hub import HubError, download_model, parse_repo, push_folder
 from ssvae.sources import BUNDLED_MODEL_DIR, load_hub
 from tests.conftest import HF_HOME, PROJECT_ROOT
+from tests.demo_process import run_demo
 from tests.hub_double import find_free_port
 from training import push as push_cli
 from training import train
@@ -191,35 +191,13 @@ def test_stopped_server_gives_documented_messages(tmp_path):
 
 
 def test_app_serves_pushed_model_over_http(pushed, test_faces):
-    port = find_free_port()
-    process = subprocess.Popen(
-        [sys.executable, "demo/app.py", "--hub-repo", "owner/pushed",
-         "--port", str(port), "--device", "cpu"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    try:
-        client = _connect(f"http://127.0.0.1:{port}/", process)
+    with run_demo("--hub-repo", "owner/pushed") as server:
+        client = Client(server.url, verbose=False)
         result = client.predict(handle_file(str(test_faces[0])), api_name="/classify")
         assert result["label"] == "face"
         page = client.view_api(print_info=False, return_format="dict")
         assert "/latent_walk" in page["named_endpoints"]
-    finally:
-        process.terminate()
-        output = process.communicate(timeout=30)[0]
-    assert "serving Hub repo owner/pushed @ main" in output
-
-
-def _connect(url: str, process: subprocess.Popen, timeout: float = 120.0) -> Client:
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"app exited: {process.stdout.read()}")
-        try:
-            return Client(url, verbose=False)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
+    assert "serving Hub repo owner/pushed @ main" in server.output
 
 
 def test_push_repo_id_with_revision_is_rejected():

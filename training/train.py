@@ -327,9 +327,7 @@ def run(args: argparse.Namespace) -> str:
         augment_probability=args.augment_probability,
         lr_schedule=args.lr_schedule,
     )
-    preprocess = Preprocess(
-        model_config.image_size, model_config.mean, model_config.std
-    )
+    preprocess = Preprocess.from_config(model_config)
     train_set, val_set = build_datasets(args, preprocess)
 
     torch.manual_seed(train_config.seed)

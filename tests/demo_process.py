@@ -36,7 +36,7 @@ def _wait_until_serving(url: str, process: subprocess.Popen, timeout: float) -> 
 
 @contextmanager
 def run_demo(*args: str, timeout: float = 120.0) -> Iterator[DemoServer]:
-    """Start the demo on a free port with extra args; yield once it answers HTTP."""
+    """Start the demo on a free port with extra args; yield once it responds to HTTP."""
     port = find_free_port()
     process = subprocess.Popen(
         [sys.executable, "demo/app.py", "--port", str(port), "--device", "cpu", *args],

@@ -184,10 +184,7 @@ class DemoHandlers:
             title="Latent means of the reference faces",
             labels=self.labels,
         )
-        curve = reference.curve
-        curve_figure = accuracy_curve_plot(
-            curve.x, curve.relative_accuracy, curve.counts
-        )
+        curve_figure = accuracy_curve_plot(reference.curve)
         galleries = []
         for name, column in (
             ("lowest_loss", "total_loss"),

@@ -98,9 +98,7 @@ def write_plots(reference: Reference | None, folder: Path) -> list[str]:
         "latent_histograms.png": latent_histograms(
             reference.scores.z_means, labels=reference.dim_labels()
         ),
-        "accuracy_curve.png": accuracy_curve_plot(
-            reference.curve.x, reference.curve.relative_accuracy, reference.curve.counts
-        ),
+        "accuracy_curve.png": accuracy_curve_plot(reference.curve),
     }
     table = reference.scores.table
     for name, column in (

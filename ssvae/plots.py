@@ -12,6 +12,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ssvae.curve import AccuracyCurve  # noqa: E402
+
 PRIOR_LABEL = "N(0, 1) prior"
 
 
@@ -112,14 +114,23 @@ def walk_sheet(
     return figure
 
 
-def accuracy_curve_plot(
-    x: np.ndarray, relative_accuracy: np.ndarray, counts: np.ndarray
-) -> Figure:
+def accuracy_curve_plot(curve: AccuracyCurve) -> Figure:
+    """Plot the relative accuracy curve, with its bootstrap band when it has one."""
     figure, axis = plt.subplots(figsize=(6, 3.5))
-    axis.plot(x, relative_accuracy, marker="o", ms=3)
+    x, counts = curve.x, curve.counts
+    if curve.band_low is not None:
+        axis.fill_between(
+            x,
+            curve.band_low,
+            curve.band_high,
+            alpha=0.25,
+            linewidth=0,
+            label="90 % bootstrap band (faces resampled)",
+        )
+        axis.legend(fontsize=7, loc="lower right")
+    axis.plot(x, curve.relative_accuracy, marker="o", ms=3)
     axis.set_xlabel("latent value (standard deviations of the N(0, 1) prior)")
     axis.set_ylabel("relative accuracy\n(mean face logit, min-max scaled)", fontsize=8)
-    axis.set_ylim(-0.05, 1.05)
     axis.set_title(
         "Detection vs latent position, averaged over dims "
         f"({int(counts.sum())} face-dims)",

@@ -16,15 +16,10 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ssvae.analysis import (
-    AccuracyCurve,
-    FaceScores,
-    LatentDensity,
-    accuracy_curve,
-    percentile_of,
-)
+from ssvae.analysis import FaceScores, LatentDensity, percentile_of
 from ssvae.attributes import dim_labels
 from ssvae.checkpoint import write_atomic
+from ssvae.curve import AccuracyCurve, accuracy_curve
 from ssvae.data import load_image
 
 REFERENCE_FILE = "reference.npz"
@@ -86,6 +81,9 @@ class Reference:
             "curve_counts": self.curve.counts,
             "description": np.array(self.description),
         }
+        if self.curve.band_low is not None:
+            arrays["curve_band_low"] = self.curve.band_low
+            arrays["curve_band_high"] = self.curve.band_high
         for column in SCORE_COLUMNS:
             arrays[f"score_{column}"] = table[column].to_numpy(dtype=np.float32)
         if self.attribute_table is not None:
@@ -134,6 +132,10 @@ class Reference:
                 arrays["curve_relative_accuracy"],
                 arrays["curve_mean_logit"],
                 arrays["curve_counts"],
+                arrays.get(
+                    "curve_band_low"
+                ),  # absent from files written without a band
+                arrays.get("curve_band_high"),
             ),
             attribute_table=attribute_table,
             correlations=arrays.get("correlations"),

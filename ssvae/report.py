@@ -154,9 +154,8 @@ def analyze_faces(
     row_labels = [f"dim {d}" + (f"\n{labels[d]}" if d in labels else "") for d in dims]
     _save(walk_sheet(rows, row_labels, values), output_dir / "latent_walk.png", written)
 
-    curve = reference.curve
     _save(
-        accuracy_curve_plot(curve.x, curve.relative_accuracy, curve.counts),
+        accuracy_curve_plot(reference.curve),
         output_dir / "accuracy_curve.png",
         written,
     )

@@ -4,8 +4,6 @@ import torch
 
 from ssvae.analysis import (
     LatentDensity,
-    accuracy_curve,
-    dim_bins,
     latent_walk,
     loss_ranking,
     percentile_of,
@@ -21,6 +19,7 @@ from ssvae.attributes import (
     precision_at_k,
 )
 from ssvae.checkpoint import load_checkpoint
+from ssvae.curve import accuracy_curve, bin_faces
 from ssvae.data import FlatImageDataset, load_attributes
 from ssvae.reference import Reference, build_reference
 from ssvae.sources import BUNDLED_MODEL_DIR
@@ -94,11 +93,14 @@ def test_walk_values_span_percentiles():
 
 
 def test_constant_dim_gives_single_bin():
-    index, centres, means, counts = dim_bins(np.full(50, 0.7), np.linspace(0, 1, 50))
-    assert len(index) == 1
-    assert counts.tolist() == [50]
-    assert not np.isnan(means).any()
-    assert centres[0] == pytest.approx(0.7)
+    z = np.stack([np.full(50, 0.7), np.linspace(-2, 2, 50)], axis=1)
+    bins = bin_faces(z)
+    assert np.unique(bins[:, 0]).tolist() == [15]
+    assert len(np.unique(bins[:, 1])) == 31
+    curve = accuracy_curve(z, np.linspace(0, 1, 50), dims=[0])
+    assert curve.counts.tolist() == [50]
+    assert curve.x.tolist() == pytest.approx([0.7])
+    assert not np.isnan(curve.mean_logit).any()
 
 
 def test_accuracy_curve_skips_empty_bins_and_normalises():
@@ -116,6 +118,50 @@ def test_accuracy_curve_skips_empty_bins_and_normalises():
 def test_accuracy_curve_constant_dims_one_point():
     curve = accuracy_curve(np.zeros((10, 3)), np.ones(10))
     assert curve.relative_accuracy.tolist() == [1.0]
+    assert curve.band_low.tolist() == [1.0]
+
+
+def test_accuracy_curve_matches_hand_computed_bins():
+    z = np.array([[-1.0], [-1.0], [0.0], [1.0], [1.0]])
+    logits = np.array([0.0, 2.0, 5.0, 4.0, 6.0])
+    curve = accuracy_curve(z, logits, percentiles=(0, 100), steps=3, bootstrap=0)
+    assert curve.counts.tolist() == [2, 1, 2]  # edges -1, 0, 1: bins 1, 2, 3
+    assert curve.mean_logit.tolist() == [1.0, 5.0, 5.0]
+    assert curve.relative_accuracy.tolist() == [0.0, 1.0, 1.0]
+    assert curve.band_low is None
+
+
+def test_accuracy_band_zero_without_noise():
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 1))
+    bins = bin_faces(z)[:, 0]
+    curve = accuracy_curve(z, bins * 0.5 - 3.0)  # same logit for all faces of a bin
+    assert np.allclose(curve.band_low, curve.relative_accuracy)
+    assert np.allclose(curve.band_high, curve.relative_accuracy)
+
+
+def test_accuracy_band_narrows_with_more_faces():
+    rng = np.random.default_rng(2)
+
+    def mean_band_width(faces: int) -> float:
+        z = rng.normal(size=(faces, 4))
+        logits = 2.0 * z[:, 0] + rng.normal(size=faces)
+        curve = accuracy_curve(z, logits)
+        assert np.isfinite(curve.band_low).all()
+        assert (curve.band_low <= curve.band_high).all()
+        return float((curve.band_high - curve.band_low).mean())
+
+    assert mean_band_width(4000) < 0.5 * mean_band_width(250)
+
+
+def test_accuracy_band_same_seed_same_band():
+    rng = np.random.default_rng(3)
+    z, logits = rng.normal(size=(200, 3)), rng.normal(size=200)
+    first, second = accuracy_curve(z, logits), accuracy_curve(z, logits)
+    assert np.array_equal(first.band_low, second.band_low)
+    assert not np.array_equal(
+        first.band_high, accuracy_curve(z, logits, seed=1).band_high
+    )
 
 
 def test_rare_latent_has_lower_density():
@@ -193,6 +239,17 @@ def test_reference_round_trip(scores, sample_root, tmp_path):
     assert thumbnails.shape == (5, 48, 48, 3)
     assert indices[0] == scores.table["total_loss"].argmax()
     assert loaded.description == "test"
+    assert np.array_equal(loaded.curve.band_low, reference.curve.band_low)
+    assert np.array_equal(loaded.curve.band_high, reference.curve.band_high)
+
+
+def test_reference_without_band_loads(scores, sample_root, tmp_path):
+    reference = build_reference(scores, sample_root / "test", gallery_size=1)
+    reference.curve.band_low = reference.curve.band_high = None
+    reference.save(tmp_path)
+    loaded = Reference.load(tmp_path)
+    assert loaded.curve.band_low is None
+    assert np.array_equal(loaded.curve.x, reference.curve.x)
 
 
 def test_reference_locate_percentiles(scores, sample_root):

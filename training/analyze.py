@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ssvae.card import write_card
 from ssvae.checkpoint import CARD_FILE, CheckpointError, load_checkpoint
-from ssvae.data import FlatImageDataset
+from ssvae.data import FlatImageDataset, inference_workers
 from ssvae.device import pick_device
 from ssvae.reference import REFERENCE_FILE
 from ssvae.report import AnalysisOutput, analyze_faces
@@ -78,7 +78,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--batch-size", type=positive_int, default=128, help="default: %(default)s"
     )
     parser.add_argument(
-        "--workers", type=int, default=2, help="data loader workers (default: 2)"
+        "--workers",
+        type=int,
+        default=inference_workers(),
+        help="data loader worker processes (default on this machine: %(default)s)",
     )
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda or auto (default: %(default)s)"
@@ -121,7 +124,7 @@ def analyze_into(
     attributes: Path | None = None,
     *,
     batch_size: int = 128,
-    workers: int = 2,
+    workers: int = 0,
     limit: int | None = None,
     files: list[Path] | None = None,
     keep: Path | None = None,

@@ -23,7 +23,11 @@ ATTRIBUTE_COLUMNS = [
     "attribute",
     "prevalence",
     "auroc_low_density",
+    "auroc_low_density_ci_low",
+    "auroc_low_density_ci_high",
     "auroc_high_loss",
+    "auroc_high_loss_ci_low",
+    "auroc_high_loss_ci_high",
     "mean_loss_with",
     "mean_loss_without",
     "detection_rate_with",
@@ -197,7 +201,10 @@ class DemoHandlers:
                 for image, i in zip(thumbnails, indices, strict=True)
             ])  # fmt: skip
         if reference.attribute_table is not None:
-            attributes = reference.attribute_table[ATTRIBUTE_COLUMNS]
+            attribute_table = reference.attribute_table
+            # Reference files written before the intervals lack their columns.
+            columns = [c for c in ATTRIBUTE_COLUMNS if c in attribute_table]
+            attributes = attribute_table[columns]
             attributes = attributes.sort_values("auroc_low_density", ascending=False)
             attributes = attributes.round(3).reset_index(drop=True)
         else:

@@ -6,6 +6,7 @@ import logging
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm, rankdata
 from sklearn.metrics import roc_auc_score
 
 from ssvae.analysis import FaceScores
@@ -14,6 +15,7 @@ logger = logging.getLogger(__name__)
 
 # A dim is named after its strongest attribute only when |r| reaches this.
 MIN_LABEL_CORRELATION = 0.3
+AUROC_CONFIDENCE = 0.95
 
 
 def correlations(z_means: np.ndarray, attributes: np.ndarray) -> np.ndarray:
@@ -43,6 +45,30 @@ def auroc(labels: np.ndarray, score: np.ndarray) -> float:
     if labels.min() == labels.max():
         return float("nan")
     return float(roc_auc_score(labels, score))
+
+
+def auroc_interval(
+    labels: np.ndarray, score: np.ndarray, confidence: float = AUROC_CONFIDENCE
+) -> tuple[float, float]:
+    """Return the AUROC's confidence interval by DeLong's method, within [0, 1].
+
+    Each positive's share of negatives scored below it, and each negative's
+    share of positives scored above it (ties count half), give the variance of
+    the AUROC under a normal approximation. (NaN, NaN) when a class has fewer
+    than 2 items.
+    """
+    labels = np.asarray(labels, dtype=bool)
+    positives, negatives = score[labels], score[~labels]
+    m, n = len(positives), len(negatives)
+    if m < 2 or n < 2:
+        return float("nan"), float("nan")
+    ranks = rankdata(np.concatenate([positives, negatives]))
+    above_negatives = (ranks[:m] - rankdata(positives)) / n
+    below_positives = 1.0 - (ranks[m:] - rankdata(negatives)) / m
+    area = float(above_negatives.mean())
+    variance = above_negatives.var(ddof=1) / m + below_positives.var(ddof=1) / n
+    half_width = norm.ppf(0.5 + confidence / 2) * np.sqrt(variance)
+    return max(0.0, area - half_width), min(1.0, area + half_width)
 
 
 def dim_labels(
@@ -106,7 +132,14 @@ def attribute_report(
             "top_dims": ", ".join(f"{d} (r={r[column, d]:+.2f})" for d in order),
             "auroc_low_density": auroc(has, -density),
             "auroc_high_loss": auroc(has, loss),
+            **_interval_columns("auroc_low_density", has, -density),
+            **_interval_columns("auroc_high_loss", has, loss),
             f"precision_at_{k}_low_density": precision_at_k(has, -density, k),
             f"precision_at_{k}_high_loss": precision_at_k(has, loss, k),
         })  # fmt: skip
     return pd.DataFrame(rows), r
+
+
+def _interval_columns(name: str, labels: np.ndarray, score: np.ndarray) -> dict:
+    low, high = auroc_interval(labels, score)
+    return {f"{name}_ci_low": low, f"{name}_ci_high": high}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
@@ -65,6 +66,14 @@ def _table(rows: list[tuple[str, object]], header=("item", "value")) -> list[str
     return lines + [f"| {key} | {value} |" for key, value in rows]
 
 
+def _with_interval(row, column: str) -> str:
+    """Format an AUROC as 0.718 (0.682-0.754), or alone where no interval exists."""
+    low = row.get(f"{column}_ci_low")
+    if low is None or math.isnan(low):
+        return f"{row[column]:.3f}"
+    return f"{row[column]:.3f} ({low:.3f}-{row[f'{column}_ci_high']:.3f})"
+
+
 def _bias_section(reference: Reference | None, plots: list[str]) -> list[str]:
     if reference is None:
         return [
@@ -79,21 +88,28 @@ def _bias_section(reference: Reference | None, plots: list[str]) -> list[str]:
             ("auroc_low_density", "low latent density"),
             ("auroc_high_loss", "high loss"),
         ):
-            top = table.sort_values(column, ascending=False).head(TOP_ATTRIBUTES)[
-                columns
-            ]
+            top = table.sort_values(column, ascending=False).head(TOP_ATTRIBUTES)
             lines += [
-                f"Attributes best retrieved by {ranking} (AUROC; 0.5 = chance):",
+                f"Attributes best retrieved by {ranking} (AUROC with its 95 % "
+                "interval; 0.5 = chance):",
                 "",
                 "| " + " | ".join(columns) + " |",
                 "| " + " | ".join("---" for _ in columns) + " |",
             ]
             lines += [
-                f"| {row.attribute} | {row.prevalence:.3f} "
-                f"| {row.auroc_low_density:.3f} | {row.auroc_high_loss:.3f} |"
-                for row in top.itertuples()
+                f"| {row['attribute']} | {row['prevalence']:.3f} "
+                f"| {_with_interval(row, 'auroc_low_density')} "
+                f"| {_with_interval(row, 'auroc_high_loss')} |"
+                for _, row in top.iterrows()
             ]
             lines.append("")
+        if "auroc_low_density_ci_low" in table:
+            lines += [
+                "The intervals (DeLong's method) hold for one attribute at a time: "
+                f"among {len(table)} attributes that no ranking retrieves, about "
+                f"{0.05 * len(table):.0f} would still exclude 0.5 by chance.",
+                "",
+            ]
         labels = reference.dim_labels()
         if labels:
             named = ", ".join(

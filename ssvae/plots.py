@@ -146,18 +146,23 @@ def attribute_auroc_plot(table) -> Figure:
     ordered = table.sort_values("auroc_low_density")
     positions = np.arange(len(ordered))
     figure, axis = plt.subplots(figsize=(7, 0.22 * len(ordered) + 1.2))
-    axis.barh(
-        positions - 0.2,
-        ordered["auroc_low_density"],
-        height=0.4,
-        label="low latent density",
-    )
-    axis.barh(
-        positions + 0.2, ordered["auroc_high_loss"], height=0.4, label="high loss"
-    )
+    for offset, column, label in (
+        (-0.2, "auroc_low_density", "low latent density"),
+        (0.2, "auroc_high_loss", "high loss"),
+    ):
+        axis.barh(
+            positions + offset,
+            ordered[column],
+            height=0.4,
+            xerr=_interval_errors(ordered, column),
+            error_kw={"elinewidth": 0.6, "capsize": 1.5},
+            label=label,
+        )
     axis.axvline(0.5, color="grey", lw=1, ls="--")
     axis.set_yticks(positions, ordered["attribute"], fontsize=7)
-    axis.set_xlabel("AUROC of retrieving the attribute (0.5 = chance)")
+    axis.set_xlabel(
+        "AUROC of retrieving the attribute (0.5 = chance; bars: 95 % interval)"
+    )
     axis.set_xlim(0, 1)
     axis.legend(fontsize=7, loc="lower right")
     axis.set_title(
@@ -165,3 +170,13 @@ def attribute_auroc_plot(table) -> Figure:
     )
     figure.tight_layout()
     return figure
+
+
+def _interval_errors(table, column: str) -> np.ndarray | None:
+    """Return the (2, rows) distances to the interval ends; None without intervals."""
+    if f"{column}_ci_low" not in table:
+        return None
+    values = table[column].to_numpy()
+    low = values - table[f"{column}_ci_low"].to_numpy()
+    high = table[f"{column}_ci_high"].to_numpy() - values
+    return np.nan_to_num(np.stack([low, high]))  # no bar where a class is too small

@@ -14,6 +14,7 @@ from ssvae.analysis import (
 from ssvae.attributes import (
     attribute_report,
     auroc,
+    auroc_interval,
     correlations,
     dim_labels,
     precision_at_k,
@@ -187,6 +188,39 @@ def test_auroc_of_single_class_is_nan():
     assert np.isnan(auroc(np.ones(4), np.arange(4)))
 
 
+def test_auroc_interval_hand_computed():
+    labels = np.array([1, 1, 0, 0])
+    score = np.array([0.9, 0.4, 0.5, 0.1])  # AUROC 0.75
+    # Shares: positives 1.0 and 0.5, negatives 0.5 and 1.0, so the variance is
+    # 0.125 / 2 + 0.125 / 2 and the half-width 1.96 * sqrt(0.125).
+    low, high = auroc_interval(labels, score)
+    assert low == pytest.approx(0.75 - 1.959964 * np.sqrt(0.125))
+    assert high == 1.0
+
+
+def test_auroc_interval_perfect_score():
+    labels = np.array([0, 0, 1, 1])
+    assert auroc_interval(labels, np.array([0.1, 0.2, 0.8, 0.9])) == (1.0, 1.0)
+
+
+def test_auroc_interval_needs_two_per_class():
+    low, high = auroc_interval(np.array([1, 0, 0, 0]), np.arange(4.0))
+    assert np.isnan(low)
+    assert np.isnan(high)
+
+
+def test_auroc_interval_covers_chance():
+    rng = np.random.default_rng(4)
+    labels = np.arange(500) < 100
+    covered = [
+        low <= 0.5 <= high
+        for low, high in (
+            auroc_interval(labels, rng.normal(size=500)) for _ in range(400)
+        )
+    ]
+    assert 0.92 <= np.mean(covered) <= 0.98
+
+
 def test_precision_at_k():
     labels = np.array([1, 0, 1, 0, 0])
     assert precision_at_k(labels, np.array([5, 4, 3, 2, 1]), 2) == 0.5
@@ -219,6 +253,11 @@ def test_attribute_report_on_real_faces(scores, sample_root):
     assert r.shape == (40, 32)
     assert table["auroc_low_density"].between(0, 1).all()
     assert table["auroc_high_loss"].between(0, 1).all()
+    for score in ("auroc_low_density", "auroc_high_loss"):
+        both_classes = table[table["faces_with"].between(2, len(scores.table) - 2)]
+        assert len(both_classes) > 30
+        assert (both_classes[f"{score}_ci_low"] <= both_classes[score]).all()
+        assert (both_classes[score] <= both_classes[f"{score}_ci_high"]).all()
     male = table.set_index("attribute").loc["Male"]
     expected = attributes.loc[scores.table["file"], "Male"].mean()
     assert male["prevalence"] == pytest.approx(expected)

@@ -120,7 +120,7 @@ def _latent_walk_tab(handlers: DemoHandlers) -> None:
             "of the reference faces."
         )
         with gr.Row():
-            dim = gr.Dropdown(handlers.dim_choices(), value=0, label="Latent dim")
+            dim = gr.Dropdown(handlers.dim_choices(), value="0", label="Latent dim")
             steps = gr.Slider(2, 60, value=30, step=1, label="Steps")
             low = gr.Slider(0, 50, value=5, step=1, label="From percentile")
             high = gr.Slider(50, 100, value=95, step=1, label="To percentile")

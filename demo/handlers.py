@@ -104,7 +104,7 @@ class DemoHandlers:
         )
         faces = len(self.reference.scores.table)
         return (
-            f"How typical is this face for the model, among {faces} reference "
+            f"How typical is this image for the model, among {faces} reference "
             f"faces: reconstruction loss at percentile "
             f"**{place['reconstruction_loss_percentile']:.0f}** (higher = harder), "
             f"latent density at percentile **{place['density_percentile']:.0f}** "
@@ -125,16 +125,21 @@ class DemoHandlers:
             summary += "\n\n" + typical
         return prediction.inputs[0], prediction.reconstructions[0], summary
 
-    def dim_choices(self) -> list[tuple[str, int]]:
+    def dim_choices(self) -> list[tuple[str, str]]:
+        """Return the dim dropdown's (label, value) choices.
+
+        Values are strings because Gradio's API listing shows choices as strings.
+        latent_walk converts them back to int.
+        """
         latent_dim = self.loaded.model.config.latent_dim
         return [
-            (f"dim {d} ≈ {self.labels[d]}" if d in self.labels else f"dim {d}", d)
+            (f"dim {d} ≈ {self.labels[d]}" if d in self.labels else f"dim {d}", str(d))
             for d in range(latent_dim)
         ]
 
     def latent_walk(
         self,
-        dim: int,
+        dim: int | str,
         steps: float,
         low: float,
         high: float,
@@ -165,7 +170,7 @@ class DemoHandlers:
         values = walk_values(reference_latents, dim, (low, high), steps)
         images = walk_images(self.loaded.model, start, dim, values)
         return [
-            (image, f"z[{dim}] = {value:+.2f}")
+            (image, f"z[{dim}] = {round(value, 2) + 0.0:+.2f}")
             for image, value in zip(images, values, strict=True)
         ]
 

@@ -6,7 +6,7 @@ import logging
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm, rankdata
+from scipy.stats import norm, rankdata, t
 from sklearn.metrics import roc_auc_score
 
 from ssvae.analysis import FaceScores
@@ -16,6 +16,9 @@ logger = logging.getLogger(__name__)
 # A dim is named after its strongest attribute only when |r| reaches this.
 MIN_LABEL_CORRELATION = 0.3
 AUROC_CONFIDENCE = 0.95
+# An attribute is ranked (AUROC, precision@k) only with at least this many
+# scored faces that have it and as many that do not.
+MIN_ATTRIBUTE_FACES = 10
 
 
 def correlations(z_means: np.ndarray, attributes: np.ndarray) -> np.ndarray:
@@ -71,14 +74,34 @@ def auroc_interval(
     return max(0.0, area - half_width), min(1.0, area + half_width)
 
 
+def significant_correlation(faces: int, tests: int, alpha: float = 0.05) -> float:
+    """Return the smallest |r| that is significant over `tests` correlations.
+
+    Two-sided t-test of Pearson's r on `faces` pairs, Bonferroni-corrected for
+    the number of tests. Infinity (no r qualifies) with 3 faces or fewer.
+    """
+    if faces <= 3:
+        return float("inf")
+    critical_t = t.ppf(1 - alpha / (2 * tests), faces - 2)
+    return float(critical_t / np.sqrt(faces - 2 + critical_t**2))
+
+
 def dim_labels(
-    r: np.ndarray, names: list[str], min_correlation: float = MIN_LABEL_CORRELATION
+    r: np.ndarray,
+    names: list[str],
+    faces: int,
+    min_correlation: float = MIN_LABEL_CORRELATION,
 ) -> dict[int, str]:
-    """Name each dim after its most correlated attribute if |r| >= min_correlation."""
+    """Name each dim after its most correlated attribute where that is meaningful.
+
+    The correlation must reach min_correlation and be significant over all
+    attribute x dim pairs, given that r was measured on `faces` faces.
+    """
+    threshold = max(min_correlation, significant_correlation(faces, r.size))
     labels = {}
     for dim in range(r.shape[1]):
         best = int(np.argmax(np.abs(r[:, dim])))
-        if abs(r[best, dim]) >= min_correlation:
+        if abs(r[best, dim]) >= threshold:
             labels[dim] = f"{names[best]}, r = {r[best, dim]:.2f}"
     return labels
 
@@ -91,8 +114,10 @@ def attribute_report(
     A row gives the attribute's prevalence among the scored faces, and the mean
     loss, mean log-density and detection rate (probability > 0.5) of faces with
     and without it. It also lists the most correlated dims, and how well ranking
-    faces by low density or by high loss retrieves the attribute (AUROC,
-    precision@k). Faces without a row in attributes are left out.
+    faces by low density or by high loss retrieves the attribute (AUROC with
+    its interval, precision@k). Those are NaN for an attribute with fewer than
+    MIN_ATTRIBUTE_FACES faces with or without it. Faces without a row in
+    attributes are left out.
     """
     table = scores.table
     matched = table["file"].isin(attributes.index).to_numpy()
@@ -110,6 +135,14 @@ def attribute_report(
     names = list(attributes.columns)
     r = correlations(scores.z_means[matched], values)
 
+    if len(faces) < 2 * MIN_ATTRIBUTE_FACES:
+        logger.warning(
+            "only %d faces have attribute rows, too few to rank any attribute, "
+            "which needs %d faces with it and %d without",
+            len(faces),
+            MIN_ATTRIBUTE_FACES,
+            MIN_ATTRIBUTE_FACES,
+        )
     loss = faces["total_loss"].to_numpy()
     density = faces["log_density"].to_numpy()
     detected = (faces["face_probability"] > 0.5).to_numpy()
@@ -117,10 +150,12 @@ def attribute_report(
     for column, name in enumerate(names):
         has = values[:, column] > 0.5
         order = np.argsort(-np.abs(r[column]))[:top_dims]
+        ranked = min(has.sum(), (~has).sum()) >= MIN_ATTRIBUTE_FACES
         rows.append({
             "attribute": name,
             "prevalence": has.mean(),
             "faces_with": int(has.sum()),
+            "faces_without": int((~has).sum()),
             "mean_loss_with": loss[has].mean() if has.any() else np.nan,
             "mean_loss_without": loss[~has].mean() if (~has).any() else np.nan,
             "mean_log_density_with": density[has].mean() if has.any() else np.nan,
@@ -130,16 +165,28 @@ def attribute_report(
             "detection_rate_with": detected[has].mean() if has.any() else np.nan,
             "detection_rate_without": detected[~has].mean() if (~has).any() else np.nan,
             "top_dims": ", ".join(f"{d} (r={r[column, d]:+.2f})" for d in order),
-            "auroc_low_density": auroc(has, -density),
-            "auroc_high_loss": auroc(has, loss),
-            **_interval_columns("auroc_low_density", has, -density),
-            **_interval_columns("auroc_high_loss", has, loss),
-            f"precision_at_{k}_low_density": precision_at_k(has, -density, k),
-            f"precision_at_{k}_high_loss": precision_at_k(has, loss, k),
+            **_ranking_columns("low_density", has, -density, k, ranked),
+            **_ranking_columns("high_loss", has, loss, k, ranked),
         })  # fmt: skip
     return pd.DataFrame(rows), r
 
 
-def _interval_columns(name: str, labels: np.ndarray, score: np.ndarray) -> dict:
-    low, high = auroc_interval(labels, score)
-    return {f"{name}_ci_low": low, f"{name}_ci_high": high}
+def _ranking_columns(
+    name: str, labels: np.ndarray, score: np.ndarray, k: int, ranked: bool
+) -> dict:
+    """Return AUROC, its interval and precision@k of one ranking; NaN if not ranked."""
+    if not ranked:
+        values = [np.nan] * 4
+    else:
+        values = [
+            auroc(labels, score),
+            *auroc_interval(labels, score),
+            precision_at_k(labels, score, k),
+        ]
+    columns = [
+        f"auroc_{name}",
+        f"auroc_{name}_ci_low",
+        f"auroc_{name}_ci_high",
+        f"precision_at_{k}_{name}",
+    ]
+    return dict(zip(columns, values, strict=True))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
+from ssvae.attributes import MIN_ATTRIBUTE_FACES
 from ssvae.checkpoint import CARD_FILE, read_config, write_atomic
 from ssvae.config import ModelConfig
 from ssvae.reference import Reference
@@ -67,11 +68,61 @@ def _table(rows: list[tuple[str, object]], header=("item", "value")) -> list[str
 
 
 def _with_interval(row, column: str) -> str:
-    """Format an AUROC as 0.718 (0.682-0.754), or alone where no interval exists."""
-    low = row.get(f"{column}_ci_low")
+    """Format an AUROC as 0.718 (0.682-0.754), or alone where no interval exists.
+
+    An interval that contains 0.5 is marked, since that AUROC may be chance.
+    """
+    value, low = row[column], row.get(f"{column}_ci_low")
+    if math.isnan(value):
+        return "not ranked"
     if low is None or math.isnan(low):
-        return f"{row[column]:.3f}"
-    return f"{row[column]:.3f} ({low:.3f}-{row[f'{column}_ci_high']:.3f})"
+        return f"{value:.3f}"
+    high = row[f"{column}_ci_high"]
+    chance = ", includes 0.5" if low <= 0.5 <= high else ""
+    return f"{value:.3f} ({low:.3f}-{high:.3f}{chance})"
+
+
+def _attribute_lines(table) -> list[str]:
+    """Return the card's attribute rankings: the top attributes of each ranking."""
+    columns = ["attribute", "prevalence", "auroc_low_density", "auroc_high_loss"]
+    ranked = table.dropna(subset=["auroc_low_density"])
+    lines = []
+    for column, ranking in (
+        ("auroc_low_density", "low latent density"),
+        ("auroc_high_loss", "high loss"),
+    ):
+        top = ranked.sort_values(column, ascending=False).head(TOP_ATTRIBUTES)
+        lines += [
+            f"Attributes best retrieved by {ranking} (AUROC with its 95 % "
+            "interval; 0.5 = chance):",
+            "",
+            "| " + " | ".join(columns) + " |",
+            "| " + " | ".join("---" for _ in columns) + " |",
+        ]
+        lines += [
+            f"| {row['attribute']} | {row['prevalence']:.3f} "
+            f"| {_with_interval(row, 'auroc_low_density')} "
+            f"| {_with_interval(row, 'auroc_high_loss')} |"
+            for _, row in top.iterrows()
+        ]
+        lines.append("")
+    if len(ranked) < len(table):
+        lines += [
+            f"{len(table) - len(ranked)} of {len(table)} attributes are not ranked: "
+            f"too few analysed faces have them, or lack them "
+            f"(fewer than {MIN_ATTRIBUTE_FACES}).",
+            "",
+        ]
+    if "auroc_low_density_ci_low" in table and len(ranked):
+        intervals = 2 * len(ranked)
+        lines += [
+            "The intervals (DeLong's method) hold for one AUROC at a time: among "
+            f"{intervals} intervals (2 rankings of {len(ranked)} attributes) with "
+            f"no real effect behind them, about {0.05 * intervals:.0f} would still "
+            "exclude 0.5 by chance.",
+            "",
+        ]
+    return lines
 
 
 def _bias_section(reference: Reference | None, plots: list[str]) -> list[str]:
@@ -81,38 +132,11 @@ def _bias_section(reference: Reference | None, plots: list[str]) -> list[str]:
             "(`python -m training.analyze`)."
         ]
     lines = [f"Analysed faces: {reference.description}.", ""]
-    table = reference.attribute_table
-    if table is not None:
-        columns = ["attribute", "prevalence", "auroc_low_density", "auroc_high_loss"]
-        for column, ranking in (
-            ("auroc_low_density", "low latent density"),
-            ("auroc_high_loss", "high loss"),
-        ):
-            top = table.sort_values(column, ascending=False).head(TOP_ATTRIBUTES)
-            lines += [
-                f"Attributes best retrieved by {ranking} (AUROC with its 95 % "
-                "interval; 0.5 = chance):",
-                "",
-                "| " + " | ".join(columns) + " |",
-                "| " + " | ".join("---" for _ in columns) + " |",
-            ]
-            lines += [
-                f"| {row['attribute']} | {row['prevalence']:.3f} "
-                f"| {_with_interval(row, 'auroc_low_density')} "
-                f"| {_with_interval(row, 'auroc_high_loss')} |"
-                for _, row in top.iterrows()
-            ]
-            lines.append("")
-        if "auroc_low_density_ci_low" in table:
-            lines += [
-                "The intervals (DeLong's method) hold for one attribute at a time: "
-                f"among {len(table)} attributes that no ranking retrieves, about "
-                f"{0.05 * len(table):.0f} would still exclude 0.5 by chance.",
-                "",
-            ]
+    if reference.attribute_table is not None:
+        lines += _attribute_lines(reference.attribute_table)
         labels = reference.dim_labels()
         if labels:
-            named = ", ".join(
+            named = "; ".join(
                 f"dim {d} ≈ {label}" for d, label in sorted(labels.items())
             )
             lines += [f"Latent dims with a clear attribute correlation: {named}.", ""]

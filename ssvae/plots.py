@@ -97,7 +97,7 @@ def walk_sheet(
     ):
         for axis, image, value in zip(row_axes, images, row_values, strict=False):
             axis.imshow(image)
-            axis.set_title(f"{value:+.1f}", fontsize=5)
+            axis.set_title(f"{round(value, 1) + 0.0:+.1f}", fontsize=5)  # no "-0.0"
         row_axes[0].text(
             -0.1,
             0.5,
@@ -133,8 +133,18 @@ def accuracy_curve_plot(curve: AccuracyCurve) -> Figure:
     axis.set_ylabel("relative accuracy\n(mean face logit, min-max scaled)", fontsize=8)
     axis.set_title(
         "Detection vs latent position, averaged over dims "
-        f"({int(counts.sum())} face-dims)",
+        f"({int(counts.sum())} face-dim pairs)",
         fontsize=9,
+    )
+    # Min-max scaling hides the size of the differences, so state the scale.
+    axis.text(
+        0.01,
+        0.02,
+        f"0 = mean face logit {curve.mean_logit.min():.2f}, "
+        f"1 = {curve.mean_logit.max():.2f}",
+        transform=axis.transAxes,
+        fontsize=7,
+        color="dimgrey",
     )
     axis.grid(alpha=0.3)
     figure.tight_layout()
@@ -160,9 +170,13 @@ def attribute_auroc_plot(table) -> Figure:
         )
     axis.axvline(0.5, color="grey", lw=1, ls="--")
     axis.set_yticks(positions, ordered["attribute"], fontsize=7)
-    axis.set_xlabel(
-        "AUROC of retrieving the attribute (0.5 = chance; bars: 95 % interval)"
-    )
+    xlabel = "AUROC of retrieving the attribute (0.5 = chance"
+    if (
+        "auroc_low_density_ci_low" in table
+        and table["auroc_low_density_ci_low"].notna().any()
+    ):
+        xlabel += "; bars: 95 % interval"
+    axis.set_xlabel(xlabel + ")")
     axis.set_xlim(0, 1)
     axis.legend(fontsize=7, loc="lower right")
     axis.set_title(

@@ -48,7 +48,12 @@ class Reference:
     def dim_labels(self) -> dict[int, str]:
         if self.attribute_table is None or self.correlations is None:
             return {}
-        return dim_labels(self.correlations, list(self.attribute_table["attribute"]))
+        table = self.attribute_table
+        if "faces_without" in table:
+            faces = int(table["faces_with"].iloc[0] + table["faces_without"].iloc[0])
+        else:  # written before the column existed: every reference face had a row
+            faces = len(self.scores.table)
+        return dim_labels(self.correlations, list(table["attribute"]), faces)
 
     def locate(
         self, reconstruction_loss: float, z_mean: np.ndarray

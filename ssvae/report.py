@@ -29,9 +29,12 @@ LOSS_CAPTION = (
     "(uncertainty). That is not the same as bias: check which groups they belong to."
 )
 DENSITY_CAPTION = (
-    "Lowest latent density: faces whose latents are rare among these faces, "
-    "i.e. under-represented in what the model has learned."
+    "Lowest latent density: faces whose latents are rare among the analysed "
+    "faces. If those come from the same source as the training faces, such faces "
+    "were likely rare in training too."
 )
+# Below this many faces the analysis still runs but logs that it is unreliable.
+FEW_FACES = 100
 
 
 @dataclass
@@ -92,6 +95,13 @@ def analyze_faces(
     preprocess = Preprocess.from_config(model.config)
     dataset = FlatImageDataset(face_folder, preprocess, faces_only=True, files=files)
     dataset = dataset.subset(limit)
+    if len(dataset) < FEW_FACES:
+        logger.warning(
+            "only %d faces to analyse, so histograms, densities, the accuracy curve "
+            "and attribute findings will be noisy (an estimate: use %d or more)",
+            len(dataset),
+            FEW_FACES,
+        )
     scores = score_faces(model, dataset, batch_size, num_workers)
     written: list[Path] = []
 
@@ -169,5 +179,5 @@ def analyze_faces(
             output_dir / "attribute_auroc.png",
             written,
         )
-    logger.info("analysis of %d faces written to %s", len(table), output_dir)
+    logger.info("analysed %d faces, wrote %d files", len(table), len(written))
     return AnalysisOutput(reference, written)

@@ -18,6 +18,7 @@ from ssvae.attributes import (
     correlations,
     dim_labels,
     precision_at_k,
+    significant_correlation,
 )
 from ssvae.checkpoint import load_checkpoint
 from ssvae.curve import accuracy_curve, bin_faces
@@ -243,7 +244,19 @@ def test_constant_attribute_correlates_zero():
 
 def test_dim_labels_need_meaningful_correlation():
     r = np.array([[0.5, 0.1], [-0.2, -0.05]])
-    assert dim_labels(r, ["Smiling", "Male"]) == {0: "Smiling, r = 0.50"}
+    assert dim_labels(r, ["Smiling", "Male"], faces=1000) == {0: "Smiling, r = 0.50"}
+
+
+def test_dim_labels_need_enough_faces():
+    r = np.array([[0.5, 0.1], [-0.2, -0.05]])
+    assert dim_labels(r, ["Smiling", "Male"], faces=20) == {}
+    assert dim_labels(np.array([[1.0]]), ["Smiling"], faces=2) == {}
+
+
+def test_significant_correlation_matches_table():
+    # Critical r of a two-sided test at 0.05 with 28 degrees of freedom: 0.361.
+    assert significant_correlation(30, tests=1) == pytest.approx(0.361, abs=1e-3)
+    assert significant_correlation(30, tests=100) > 0.361
 
 
 def test_attribute_report_on_real_faces(scores, sample_root):
@@ -251,16 +264,26 @@ def test_attribute_report_on_real_faces(scores, sample_root):
     table, r = attribute_report(scores, attributes, k=20)
     assert len(table) == 40
     assert r.shape == (40, 32)
-    assert table["auroc_low_density"].between(0, 1).all()
-    assert table["auroc_high_loss"].between(0, 1).all()
+    ranked = table[table[["faces_with", "faces_without"]].min(axis=1) >= 10]
+    assert len(ranked) > 20
+    assert table.drop(ranked.index)["auroc_low_density"].isna().all()
     for score in ("auroc_low_density", "auroc_high_loss"):
-        both_classes = table[table["faces_with"].between(2, len(scores.table) - 2)]
-        assert len(both_classes) > 30
-        assert (both_classes[f"{score}_ci_low"] <= both_classes[score]).all()
-        assert (both_classes[score] <= both_classes[f"{score}_ci_high"]).all()
+        assert ranked[score].between(0, 1).all()
+        assert (ranked[f"{score}_ci_low"] <= ranked[score]).all()
+        assert (ranked[score] <= ranked[f"{score}_ci_high"]).all()
     male = table.set_index("attribute").loc["Male"]
     expected = attributes.loc[scores.table["file"], "Male"].mean()
     assert male["prevalence"] == pytest.approx(expected)
+
+
+def test_attribute_report_few_faces_not_ranked(scores, sample_root):
+    attributes = load_attributes(sample_root / "celeba_attributes.csv")
+    few = attributes.loc[scores.table["file"].iloc[:3]]
+    table, r = attribute_report(scores, few)
+    assert (table["faces_with"] + table["faces_without"] == 3).all()
+    assert table["auroc_low_density"].isna().all()
+    assert table["auroc_high_loss_ci_low"].isna().all()
+    assert dim_labels(r, list(table["attribute"]), faces=3) == {}
 
 
 def test_reference_round_trip(scores, sample_root, tmp_path):

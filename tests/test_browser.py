@@ -47,7 +47,7 @@ def test_upload_and_classify_face(page, test_faces):
     page.get_by_role("tab", name="Classify").click()
     page.locator("input[type=file]").first.set_input_files(str(test_faces[0]))
     page.get_by_role("button", name="Classify", exact=True).click()
-    expect(page.get_by_text("How typical is this face")).to_be_visible(timeout=60000)
+    expect(page.get_by_text("How typical is this image")).to_be_visible(timeout=60000)
     expect(page.get_by_test_id("label-output-value")).to_have_text(
         "face", timeout=60000
     )

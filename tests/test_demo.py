@@ -97,7 +97,7 @@ def test_bias_report_outputs(handlers):
 def test_dim_choices_carry_labels(handlers):
     choices = handlers.dim_choices()
     assert len(choices) == 32
-    assert [value for _, value in choices] == list(range(32))
+    assert [value for _, value in choices] == [str(d) for d in range(32)]
 
 
 def test_missing_checkpoint_falls_back_to_bundled(tmp_path):
@@ -139,6 +139,11 @@ def test_http_api_classify_and_reconstruct(test_faces, test_non_faces, tmp_path)
             handle_file(str(test_faces[0])), api_name="/reconstruct"
         )
         assert "Reconstruction loss" in summary
+        gallery = client.predict(
+            "2", 4, 5, 95, "reference mean", None, api_name="/latent_walk"
+        )
+        assert len(gallery) == 4
+        assert gallery[0]["caption"].startswith("z[2] = ")
         text_file = tmp_path / "notes.jpg"
         text_file.write_text("not an image")
         with pytest.raises(Exception, match="Could not read 'notes.jpg' as an image"):

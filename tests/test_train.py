@@ -162,13 +162,22 @@ def test_analyze_cli_logs_attribute_check(trained, sample_root):
     analyze.main(
         ["--run-id", run_id, "--data", str(sample_root / "test"),
          "--attributes", str(sample_root / "celeba_attributes.csv"),
-         "--limit", "80", "--workers", "0", "--device", "cpu"]
+         "--limit", "80", "--workers", "0", "--device", "cpu",
+         "--output", str(tmp_path / "kept")]
     )  # fmt: skip
     client = MlflowClient(uri)
     folder = client.download_artifacts(run_id, "analysis", str(tmp_path / "logged"))
     table = pd.read_csv(f"{folder}/attribute_table.csv")
     assert len(table) == 40
-    assert not table[["auroc_low_density", "auroc_high_loss"]].isna().any().any()
+    ranked = table[["faces_with", "faces_without"]].min(axis=1) >= 10
+    assert ranked.sum() > 10
+    aurocs = table[["auroc_low_density", "auroc_high_loss"]]
+    assert not aurocs[ranked].isna().any().any()
+    assert aurocs[~ranked].isna().all().all()
+    (tmp_path / "fresh").mkdir()
+    output_folder = tmp_path / "kept"
+    assert (output_folder / "attribute_table.csv").is_file()
+    assert output_folder.stat().st_mode == (tmp_path / "fresh").stat().st_mode
     scores = pd.read_csv(f"{folder}/face_scores.csv")
     assert len(scores) == 80
     assert not scores.isna().any().any()
@@ -202,6 +211,16 @@ def test_demo_serves_mlflow_run(trained):
 def test_zero_epochs_is_rejected(sample_root):
     with pytest.raises(SystemExit):
         train.parse_args(["--data", str(sample_root), "--epochs", "0"])
+
+
+def test_negative_workers_are_rejected(sample_root, capsys):
+    with pytest.raises(SystemExit):
+        analyze.parse_args(
+            ["--checkpoint", "m", "--data", str(sample_root), "--workers", "-1"]
+        )
+    assert "argument --workers: invalid value -1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train.parse_args(["--data", str(sample_root), "--workers", "-1"])
 
 
 def test_missing_attributes_fail_before_training(sample_root, tmp_path, mlflow_store):

@@ -38,6 +38,13 @@ def positive_int(text: str) -> int:
     return value
 
 
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid value {text}: must be 0 or more")
+    return value
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -79,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=inference_workers(),
         help="data loader worker processes (default on this machine: %(default)s)",
     )
@@ -148,7 +155,11 @@ def analyze_into(
         write_card(model_folder)
         log_analysis(mlflow, Path(folder), model_folder, output)
         if keep is not None:
-            shutil.copytree(folder, keep, dirs_exist_ok=True)
+            # File by file: copytree would give keep the temporary folder's
+            # owner-only permissions.
+            keep.mkdir(parents=True, exist_ok=True)
+            for path in Path(folder).iterdir():
+                shutil.copy2(path, keep / path.name)
     return output
 
 

@@ -35,7 +35,7 @@ from ssvae.models import build_model
 from ssvae.plots import latent_histograms
 from ssvae.sources import MLFLOW_MODEL_PATH
 from ssvae.tracking import configure_mlflow, ensure_experiment
-from training.analyze import analyze_into, positive_int
+from training.analyze import analyze_into, non_negative_int, positive_int
 from training.push import push
 
 logger = logging.getLogger("training.train")
@@ -126,7 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0, help="default: %(default)s")
     parser.add_argument(
         "--workers",
-        type=int,
+        type=non_negative_int,
         default=2,
         help="data loader worker processes (default: %(default)s)",
     )

@@ -7,6 +7,8 @@ torch.no_grad, batch by batch, on whatever device the model is on.
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,12 +49,43 @@ def score_faces(
     """Score every face of dataset: logit, probability, losses and latent mean.
 
     Losses are computed as for a face (label 1), decoding z_mean rather than a
-    sample, so scores are deterministic. Unreadable files are left out. A copy
-    of model in eval mode does the work, so model itself is not changed.
+    sample, so scores are deterministic. Unreadable files are left out. The
+    work runs in eval mode, and model's own mode and memory format are kept.
     """
+    with _inference_model(model) as (model, memory_format):
+        return _score_batches(
+            model, dataset, memory_format, batch_size, num_workers, kl_weight, progress
+        )
+
+
+@contextmanager
+def _inference_model(model: SSVAE) -> Iterator[tuple[SSVAE, torch.memory_format]]:
+    """Yield model in eval mode, in its device's inference memory format.
+
+    On the CPU that is a channels-last copy. Elsewhere it is model itself,
+    whose training mode is restored afterwards.
+    """
+    memory_format = inference_memory_format(next(model.parameters()).device)
+    if memory_format == torch.channels_last:
+        yield copy.deepcopy(model).eval().to(memory_format=memory_format), memory_format
+        return
+    was_training = model.training
+    try:
+        yield model.eval(), memory_format
+    finally:
+        model.train(was_training)
+
+
+def _score_batches(
+    model: SSVAE,
+    dataset: FlatImageDataset,
+    memory_format: torch.memory_format,
+    batch_size: int,
+    num_workers: int,
+    kl_weight: float,
+    progress: bool,
+) -> FaceScores:
     device = next(model.parameters()).device
-    memory_format = inference_memory_format(device)
-    model = copy.deepcopy(model).eval().to(memory_format=memory_format)
     loader = DataLoader(
         dataset,
         batch_size=batch_size,

@@ -87,14 +87,15 @@ def _attribute_lines(table) -> list[str]:
     columns = ["attribute", "prevalence", "auroc_low_density", "auroc_high_loss"]
     ranked = table.dropna(subset=["auroc_low_density"])
     lines = []
+    has_intervals = "auroc_low_density_ci_low" in table
+    measure = "AUROC with its 95 % interval" if has_intervals else "AUROC"
     for column, ranking in (
         ("auroc_low_density", "low latent density"),
         ("auroc_high_loss", "high loss"),
     ):
         top = ranked.sort_values(column, ascending=False).head(TOP_ATTRIBUTES)
         lines += [
-            f"Attributes best retrieved by {ranking} (AUROC with its 95 % "
-            "interval; 0.5 = chance):",
+            f"Attributes best retrieved by {ranking} ({measure}; 0.5 = chance):",
             "",
             "| " + " | ".join(columns) + " |",
             "| " + " | ".join("---" for _ in columns) + " |",
@@ -113,7 +114,7 @@ def _attribute_lines(table) -> list[str]:
             f"(fewer than {MIN_ATTRIBUTE_FACES}).",
             "",
         ]
-    if "auroc_low_density_ci_low" in table and len(ranked):
+    if has_intervals and len(ranked):
         intervals = 2 * len(ranked)
         lines += [
             "The intervals (DeLong's method) hold for one AUROC at a time: among "

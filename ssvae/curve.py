@@ -8,6 +8,7 @@ how much of the curve's shape is noise from the number of faces per bin.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,8 +104,12 @@ def accuracy_curve(
 
     Empty bins are skipped (never NaN): bin k is averaged over the dims where
     it contains faces. With bootstrap > 0, that many resamples of the faces
-    (with replacement, on the same bins) give the band; a bin that a resample
-    leaves empty is ignored in that resample.
+    (with replacement, on the same bins) give the band. A resample that
+    leaves a bin empty is left out of that bin's band, and a bin that every
+    resample leaves empty gets the curve's own value as its band.
+
+    NOTE: a bin that contains a single face gets a zero-width band, because every
+    resample either repeats that face or leaves the bin empty.
     """
     dims = list(range(z_means.shape[1])) if dims is None else dims
     z_means = np.asarray(z_means, dtype=np.float64)[:, dims]
@@ -136,8 +141,9 @@ def accuracy_curve(
         resampled[index] = _mean_over_dims(*_bin_sums(bins, logits, weights, size))[
             keep
         ]
-    # Where a resample leaves a bin empty, it counts the curve's own value.
-    resampled = np.where(np.isnan(resampled), mean_logit, resampled)
-    band = np.percentile(resampled, BAND_PERCENTILES, axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bin empty in every resample
+        band = np.nanpercentile(resampled, BAND_PERCENTILES, axis=0)
+    band = np.where(np.isnan(band), mean_logit, band)
     curve.band_low, curve.band_high = scale(band[0]), scale(band[1])
     return curve

@@ -51,8 +51,13 @@ class Reference:
         table = self.attribute_table
         if "faces_without" in table:
             faces = int(table["faces_with"].iloc[0] + table["faces_without"].iloc[0])
-        else:  # written before the column existed: every reference face had a row
-            faces = len(self.scores.table)
+        else:  # written before that column: faces with a row = with / prevalence
+            present = table[table["prevalence"] > 0]
+            faces = (
+                round(present["faces_with"].iloc[0] / present["prevalence"].iloc[0])
+                if len(present)
+                else len(self.scores.table)
+            )
         return dim_labels(self.correlations, list(table["attribute"]), faces)
 
     def locate(

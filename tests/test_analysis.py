@@ -21,7 +21,7 @@ from ssvae.attributes import (
     significant_correlation,
 )
 from ssvae.checkpoint import load_checkpoint
-from ssvae.curve import accuracy_curve, bin_faces
+from ssvae.curve import _bin_sums, _mean_over_dims, accuracy_curve, bin_faces
 from ssvae.data import FlatImageDataset, load_attributes
 from ssvae.reference import Reference, build_reference
 from ssvae.sources import BUNDLED_MODEL_DIR
@@ -37,6 +37,18 @@ def model():
 def scores(model, sample_root):
     dataset = FlatImageDataset(sample_root / "test", faces_only=True).subset(120)
     return score_faces(model, dataset, batch_size=64, progress=False)
+
+
+def test_score_faces_keeps_model_state(model, sample_root):
+    dataset = FlatImageDataset(sample_root / "test", faces_only=True).subset(8)
+    model.train()
+    try:
+        score_faces(model, dataset, progress=False)
+        assert model.training
+    finally:
+        model.eval()
+    for parameter in model.parameters():
+        assert parameter.is_contiguous()  # a channels-last conv weight is not
 
 
 def test_score_faces_table(scores):
@@ -142,6 +154,20 @@ def test_accuracy_band_zero_without_noise():
     assert np.allclose(curve.band_high, curve.relative_accuracy)
 
 
+def test_bootstrap_weights_match_explicit_resample():
+    rng = np.random.default_rng(5)
+    z, logits = rng.normal(size=(150, 4)), rng.normal(size=(150, 1))
+    bins = bin_faces(z)
+    sample = rng.integers(0, 150, 150)
+    weights = np.bincount(sample, minlength=150).astype(np.float64)
+    weighted = _mean_over_dims(*_bin_sums(bins, logits, weights, 31))
+    explicit = _mean_over_dims(
+        *_bin_sums(bins[sample], logits[sample], np.ones(150), 31)
+    )
+    assert np.allclose(weighted, explicit, equal_nan=True)
+    assert np.isfinite(weighted).sum() > 20
+
+
 def test_accuracy_band_narrows_with_more_faces():
     rng = np.random.default_rng(2)
 
@@ -220,6 +246,21 @@ def test_auroc_interval_covers_chance():
         )
     ]
     assert 0.92 <= np.mean(covered) <= 0.98
+
+
+def test_auroc_interval_matches_bootstrap_unbalanced():
+    rng = np.random.default_rng(6)
+    labels = np.arange(330) < 30  # 30 positives, 300 negatives
+    score = rng.normal(size=330) + 0.8 * labels
+    low, high = auroc_interval(labels, score)
+    aurocs = []
+    for _ in range(2000):
+        positives = rng.choice(np.flatnonzero(labels), 30)
+        negatives = rng.choice(np.flatnonzero(~labels), 300)
+        picked = np.concatenate([positives, negatives])
+        aurocs.append(auroc(labels[picked], score[picked]))
+    bootstrap_width = 2 * 1.959964 * np.std(aurocs)
+    assert high - low == pytest.approx(bootstrap_width, rel=0.15)
 
 
 def test_precision_at_k():
@@ -303,6 +344,15 @@ def test_reference_round_trip(scores, sample_root, tmp_path):
     assert loaded.description == "test"
     assert np.array_equal(loaded.curve.band_low, reference.curve.band_low)
     assert np.array_equal(loaded.curve.band_high, reference.curve.band_high)
+
+
+def test_old_reference_counts_labelled_faces(scores, sample_root):
+    attributes = load_attributes(sample_root / "celeba_attributes.csv")
+    table, r = attribute_report(scores, attributes)
+    reference = build_reference(scores, sample_root / "test", table, r, gallery_size=1)
+    labels = reference.dim_labels()
+    reference.attribute_table = table.drop(columns="faces_without")
+    assert reference.dim_labels() == labels
 
 
 def test_reference_without_band_loads(scores, sample_root, tmp_path):

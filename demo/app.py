@@ -29,6 +29,7 @@ import gradio as gr  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from demo.handlers import DemoHandlers, UploadImage  # noqa: E402
+from ssvae.attributes import MIN_ATTRIBUTE_FACES  # noqa: E402
 from ssvae.checkpoint import CheckpointError  # noqa: E402
 from ssvae.device import pick_device  # noqa: E402
 from ssvae.hub import HubError  # noqa: E402
@@ -154,7 +155,10 @@ def _bias_tab(handlers: DemoHandlers) -> None:
         rarest = gr.Gallery(label="Lowest-density faces", columns=10, height="auto")
         gr.Markdown(
             "High loss marks faces the model finds hard (uncertainty), which is not "
-            "the same as bias. Low latent density marks under-represented faces."
+            "the same as bias. Low latent density marks faces that are rare among "
+            "the reference faces. In the attribute check, `_ci_low` and `_ci_high` "
+            "bound each AUROC's 95 % interval, and an attribute with fewer than "
+            f"{MIN_ATTRIBUTE_FACES} reference faces with or without it is not ranked."
         )
         attributes = gr.Dataframe(label="Attribute check", wrap=True)
 

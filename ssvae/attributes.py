@@ -106,6 +106,23 @@ def dim_labels(
     return labels
 
 
+def check_attribute_rows(
+    attributes: pd.DataFrame, face_names: list[str], source: object = None
+) -> None:
+    """Raise ValueError if none of the faces has a row in the attribute table.
+
+    source, if given, names the table in the message (for example its path).
+    """
+    if not pd.Index(face_names).isin(attributes.index).any():
+        table = "the attribute table" + (f" {source}" if source else "")
+        examples = ", ".join(list(attributes.index[:2]))
+        raise ValueError(
+            f"none of the {len(face_names)} faces has a row in {table} (its rows "
+            f"are named like {examples}): the first column must hold face file "
+            "names such as 000123.jpg"
+        )
+
+
 def attribute_report(
     scores: FaceScores, attributes: pd.DataFrame, k: int = 100, top_dims: int = 3
 ) -> tuple[pd.DataFrame, np.ndarray]:
@@ -120,12 +137,8 @@ def attribute_report(
     attributes are left out.
     """
     table = scores.table
+    check_attribute_rows(attributes, list(table["file"]))
     matched = table["file"].isin(attributes.index).to_numpy()
-    if not matched.any():
-        raise ValueError(
-            "no scored face has a row in the attribute table: its index must be "
-            "file names such as 000123.jpg"
-        )
     if not matched.all():
         logger.warning(
             "%d faces have no attribute row and are left out", (~matched).sum()

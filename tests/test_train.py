@@ -240,6 +240,17 @@ def test_analyze_bad_data_opens_no_run(tmp_path, mlflow_store):
     assert not mlflow.search_runs(search_all_experiments=True).shape[0]
 
 
+def test_analyze_unmatched_attributes_open_no_run(sample_root, tmp_path, mlflow_store):
+    table = tmp_path / "attributes.csv"
+    table.write_text("image_id,Smiling\nphoto_1.png,1\nphoto_2.png,0\n")
+    with pytest.raises(SystemExit, match="none of the 1000 faces has a row"):
+        analyze.main(
+            ["--checkpoint", str(BUNDLED_MODEL_DIR),
+             "--data", str(sample_root / "test"), "--attributes", str(table)]
+        )  # fmt: skip
+    assert not mlflow.search_runs(search_all_experiments=True).shape[0]
+
+
 def test_invalid_device_is_reported():
     with pytest.raises(ValueError, match="invalid device 'foo'"):
         pick_device("foo")

@@ -18,9 +18,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from ssvae.attributes import check_attribute_rows
 from ssvae.card import write_card
 from ssvae.checkpoint import CARD_FILE, CheckpointError, load_checkpoint
-from ssvae.data import FlatImageDataset, inference_workers
+from ssvae.data import FlatImageDataset, inference_workers, load_attributes
 from ssvae.device import pick_device
 from ssvae.reference import REFERENCE_FILE
 from ssvae.report import AnalysisOutput, analyze_faces
@@ -102,10 +103,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def check_inputs(data: Path, attributes: Path | None) -> None:
-    """Raise before any MLflow run is opened if the faces or attributes are missing."""
-    FlatImageDataset(data, faces_only=True)  # lists the folder, decodes nothing
-    if attributes is not None and not attributes.is_file():
-        raise FileNotFoundError(f"attribute table {attributes} not found")
+    """Raise before any MLflow run is opened if faces or attribute rows are missing."""
+    faces = FlatImageDataset(data, faces_only=True)  # lists the folder only
+    if attributes is not None:
+        names = [path.name for path in faces.files]
+        check_attribute_rows(load_attributes(attributes), names, attributes)
 
 
 def log_analysis(

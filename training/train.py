@@ -35,7 +35,12 @@ from ssvae.models import build_model
 from ssvae.plots import latent_histograms
 from ssvae.sources import MLFLOW_MODEL_PATH
 from ssvae.tracking import configure_mlflow, ensure_experiment
-from training.analyze import analyze_into, non_negative_int, positive_int
+from training.analyze import (
+    analyze_into,
+    check_inputs,
+    non_negative_int,
+    positive_int,
+)
 from training.push import push
 
 logger = logging.getLogger("training.train")
@@ -301,10 +306,10 @@ def check_options(args: argparse.Namespace) -> None:
     if args.push_to_hub:
         parse_push_repo(args.push_to_hub)
     if args.attributes is not None:
-        if not args.attributes.is_file():
-            raise FileNotFoundError(f"attribute table {args.attributes} not found")
         if args.model == "cnn" or args.no_analysis:
             logger.warning("--attributes is ignored: no analysis runs for this run")
+        else:
+            check_inputs(split_folder(args.data, "test"), args.attributes)
 
 
 def run(args: argparse.Namespace) -> str:

@@ -12,13 +12,12 @@ loop's time over the decode time divided among the loader processes.
 from __future__ import annotations
 
 import argparse
-import copy
 import time
 from pathlib import Path
 
 import torch
 
-from ssvae.analysis import inference_memory_format, score_faces
+from ssvae.analysis import inference_model, score_faces
 from ssvae.checkpoint import load_checkpoint
 from ssvae.data import (
     FlatImageDataset,
@@ -61,16 +60,15 @@ def model_only(model, images: torch.Tensor, batch_size: int) -> tuple[float, flo
         output = model(image, sample=False)
         per_image_losses(output, image, ones[:1])["total"].item()
     loop_seconds = time.perf_counter() - started
-    memory_format = inference_memory_format(images.device)
-    model = copy.deepcopy(model).to(memory_format=memory_format)
-    started = time.perf_counter()
-    with torch.no_grad():
+    with inference_model(model) as (batched_model, memory_format), torch.no_grad():
+        started = time.perf_counter()
         for start in range(0, len(images), batch_size):
             batch = images[start : start + batch_size]
             batch = batch.contiguous(memory_format=memory_format)
-            output = model(batch, sample=False)
+            output = batched_model(batch, sample=False)
             per_image_losses(output, batch, ones[: len(batch)])["total"].cpu()
-    return loop_seconds, time.perf_counter() - started
+        batched_seconds = time.perf_counter() - started
+    return loop_seconds, batched_seconds
 
 
 def main() -> None:

@@ -52,14 +52,20 @@ def score_faces(
     sample, so scores are deterministic. Unreadable files are left out. The
     work runs in eval mode, and model's own mode and memory format are kept.
     """
-    with _inference_model(model) as (model, memory_format):
+    with inference_model(model) as (batched_model, memory_format):
         return _score_batches(
-            model, dataset, memory_format, batch_size, num_workers, kl_weight, progress
+            batched_model,
+            dataset,
+            memory_format,
+            batch_size,
+            num_workers,
+            kl_weight,
+            progress,
         )
 
 
 @contextmanager
-def _inference_model(model: SSVAE) -> Iterator[tuple[SSVAE, torch.memory_format]]:
+def inference_model(model: SSVAE) -> Iterator[tuple[SSVAE, torch.memory_format]]:
     """Yield model in eval mode, in its device's inference memory format.
 
     On the CPU that is a channels-last copy. Elsewhere it is model itself,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ssvae.attributes import MIN_ATTRIBUTE_FACES
+from ssvae.attributes import AUROC_CONFIDENCE, MIN_ATTRIBUTE_FACES
 from ssvae.checkpoint import CARD_FILE, read_config, write_atomic
 from ssvae.config import ModelConfig
 from ssvae.reference import Reference
@@ -88,7 +88,11 @@ def _attribute_lines(table) -> list[str]:
     ranked = table.dropna(subset=["auroc_low_density"])
     lines = []
     has_intervals = "auroc_low_density_ci_low" in table
-    measure = "AUROC with its 95 % interval" if has_intervals else "AUROC"
+    measure = (
+        f"AUROC with its {AUROC_CONFIDENCE * 100:.0f} % interval"
+        if has_intervals
+        else "AUROC"
+    )
     for column, ranking in (
         ("auroc_low_density", "low latent density"),
         ("auroc_high_loss", "high loss"),
@@ -119,7 +123,8 @@ def _attribute_lines(table) -> list[str]:
         lines += [
             "The intervals (DeLong's method) hold for one AUROC at a time: among "
             f"{intervals} intervals (2 rankings of {len(ranked)} attributes) with "
-            f"no real effect behind them, about {0.05 * intervals:.0f} would still "
+            "no real effect behind them, about "
+            f"{(1 - AUROC_CONFIDENCE) * intervals:.0f} would still "
             "exclude 0.5 by chance.",
             "",
         ]

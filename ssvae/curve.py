@@ -138,9 +138,8 @@ def accuracy_curve(
         weights = np.bincount(
             rng.integers(0, len(ones), len(ones)), minlength=len(ones)
         ).astype(np.float64)
-        resampled[index] = _mean_over_dims(*_bin_sums(bins, logits, weights, size))[
-            keep
-        ]
+        means = _mean_over_dims(*_bin_sums(bins, logits, weights, size))
+        resampled[index] = means[keep]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a bin empty in every resample
         band = np.nanpercentile(resampled, BAND_PERCENTILES, axis=0)

@@ -241,7 +241,7 @@ class FlatImageDataset(Dataset):
 def inference_workers() -> int:
     """Return how many loader processes batched inference should use.
 
-    None on a machine with 2 cores or fewer: on 2 cores, 2 workers were
+    0 on a machine with 2 cores or fewer: on 2 cores, 2 workers were
     measured slower than decoding in the main process, because they compete
     with the model's threads (BENCHMARKS.md). Otherwise all cores but 2, at
     most 4. That limit is an estimate: 4 workers decode about 4,000 faces/s

@@ -12,6 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from ssvae.attributes import AUROC_CONFIDENCE  # noqa: E402
 from ssvae.curve import AccuracyCurve  # noqa: E402
 
 PRIOR_LABEL = "N(0, 1) prior"
@@ -175,7 +176,7 @@ def attribute_auroc_plot(table) -> Figure:
         "auroc_low_density_ci_low" in table
         and table["auroc_low_density_ci_low"].notna().any()
     ):
-        xlabel += "; bars: 95 % interval"
+        xlabel += f"; bars: {AUROC_CONFIDENCE * 100:.0f} % interval"
     axis.set_xlabel(xlabel + ")")
     axis.set_xlim(0, 1)
     axis.legend(fontsize=7, loc="lower right")

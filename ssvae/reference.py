@@ -51,13 +51,14 @@ class Reference:
         table = self.attribute_table
         if "faces_without" in table:
             faces = int(table["faces_with"].iloc[0] + table["faces_without"].iloc[0])
-        else:  # written before that column: faces with a row = with / prevalence
+        else:
+            # Files written before that column: prevalence is faces_with over the
+            # faces that had an attribute row, so one present attribute gives it.
             present = table[table["prevalence"] > 0]
-            faces = (
-                round(present["faces_with"].iloc[0] / present["prevalence"].iloc[0])
-                if len(present)
-                else len(self.scores.table)
-            )
+            faces = len(self.scores.table)
+            if len(present):
+                row = present.iloc[0]
+                faces = round(row["faces_with"] / row["prevalence"])
         return dim_labels(self.correlations, list(table["attribute"]), faces)
 
     def locate(
@@ -142,9 +143,8 @@ class Reference:
                 arrays["curve_relative_accuracy"],
                 arrays["curve_mean_logit"],
                 arrays["curve_counts"],
-                arrays.get(
-                    "curve_band_low"
-                ),  # absent from files written without a band
+                # Files written without a band have neither array.
+                arrays.get("curve_band_low"),
                 arrays.get("curve_band_high"),
             ),
             attribute_table=attribute_table,
